@@ -1,0 +1,135 @@
+"""Config validation, saving and loading.
+
+Configs are `ml_collections.ConfigDict`s returned by `configs/NAME.py:get_config()`. The mains
+resolve them (file plus `--config.FIELD=VALUE` overrides), `validate` them, and write the result
+to `WORKDIR/config.json`, from which `evaluate.py --workdir=DIR` rebuilds everything.
+"""
+
+import json
+from pathlib import Path
+
+import ml_collections
+
+from l2l_tf.errors import UserError
+
+#: Fields that may change when an existing work directory is resumed: they change how long or
+#: how verbosely a run goes, not what it computes.
+SAFE_TO_CHANGE = (
+    "train.num_meta_iterations",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.eval_every",
+    "train.keep_checkpoints",
+    "eval.",
+)
+
+
+def _get(config, dotted):
+    node = config
+    for part in dotted.split("."):
+        if part not in node:
+            raise UserError(f"config has no field {dotted!r}")
+        node = node[part]
+    return node
+
+
+def _positive_int(config, dotted):
+    value = _get(config, dotted)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(f"{dotted} must be a positive integer, got {value!r}")
+    return value
+
+
+def _positive(config, dotted, allow_zero=False):
+    value = _get(config, dotted)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+        value >= 0 if allow_zero else value > 0)
+    if not ok:
+        kind = "non-negative" if allow_zero else "positive"
+        raise UserError(f"{dotted} must be a {kind} number, got {value!r}")
+    return value
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Checks the runner's fields; families and rules check their own in their constructors.
+
+    Raises:
+      UserError: naming the first invalid field.
+    """
+    from l2l_tf.optimizers import BASELINES, UPDATE_RULES
+
+    if not isinstance(config.get("seed"), int) or isinstance(config.get("seed"), bool):
+        raise UserError(f"seed must be an integer, got {config.get('seed')!r}")
+    for section in ("problem", "rule", "meta", "train", "eval"):
+        if section not in config:
+            raise UserError(f"config has no section {section!r}")
+    num_steps = _positive_int(config, "meta.num_steps")
+    unroll = _positive_int(config, "meta.unroll_length")
+    if num_steps % unroll:
+        raise UserError(f"meta.unroll_length ({unroll}) must divide meta.num_steps ({num_steps})")
+    _positive(config, "meta.learning_rate")
+    _positive(config, "meta.clip_grad_norm", allow_zero=True)
+    if config.meta.optimizer not in UPDATE_RULES or UPDATE_RULES[config.meta.optimizer].learned:
+        raise UserError(f"meta.optimizer must be one of {list(BASELINES)}, "
+                        f"got {config.meta.optimizer!r}")
+    for field in ("num_meta_iterations", "log_every", "checkpoint_every", "eval_every",
+                  "num_val_tasks", "keep_checkpoints", "max_consecutive_skips"):
+        _positive_int(config, f"train.{field}")
+    for field in ("num_tasks", "num_steps", "num_tuning_tasks"):
+        _positive_int(config, f"eval.{field}")
+    grid = config.eval.lr_grid
+    if not grid or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0
+                       for v in grid):
+        raise UserError(f"eval.lr_grid must be a non-empty tuple of positive numbers, got {grid!r}")
+    unknown = [b for b in config.eval.baselines if b not in BASELINES]
+    if unknown:
+        raise UserError(f"eval.baselines: unknown {unknown}; valid: {list(BASELINES)}")
+
+
+def to_json(config: ml_collections.ConfigDict) -> str:
+    return json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
+def _tuples(obj):
+    if isinstance(obj, dict):
+        return {k: _tuples(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return tuple(_tuples(v) for v in obj)
+    return obj
+
+
+def from_json(text: str) -> ml_collections.ConfigDict:
+    """Inverse of `to_json` (JSON lists come back as the tuples they were)."""
+    return ml_collections.ConfigDict(_tuples(json.loads(text)))
+
+
+def load_workdir_config(workdir) -> ml_collections.ConfigDict:
+    """The resolved config saved in a work directory."""
+    path = Path(workdir) / "config.json"
+    if not Path(workdir).is_dir():
+        raise UserError(f"work directory {str(workdir)!r} does not exist")
+    if not path.is_file():
+        raise UserError(f"{path} not found: {workdir!r} is not an l2l_tf work directory")
+    try:
+        return from_json(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is not a valid config: {e}") from None
+
+
+def flatten(config) -> dict:
+    """{'a.b': value} for every leaf of a (nested) config."""
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, (dict, ml_collections.ConfigDict)):
+            out.update({f"{key}.{k}": v for k, v in flatten(value).items()})
+        else:
+            out[key] = value
+    return out
+
+
+def changed_fields(old, new) -> list[str]:
+    """Fields whose values differ between two configs, ignoring those in SAFE_TO_CHANGE."""
+    a, b = flatten(old), flatten(new)
+    changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return [k for k in changed if not any(k == s or (s.endswith(".") and k.startswith(s))
+                                          for s in SAFE_TO_CHANGE)]

@@ -1,0 +1,25 @@
+"""User-facing errors.
+
+Anything the user can fix (a bad flag, a config field out of range, a missing work directory)
+raises `UserError`; the command-line mains print its message on one line and exit non-zero
+instead of showing a traceback.
+"""
+
+
+class UserError(Exception):
+    """An error caused by the user's input, reported without a traceback."""
+
+
+def lookup(registry: dict, name: str, what: str):
+    """Returns `registry[name]`, or raises a `UserError` that lists the valid names.
+
+    Args:
+      registry: a plain dict from names to factories.
+      name: the name to look up.
+      what: what the registry holds, for the message (for example "task family").
+    """
+    try:
+        return registry[name]
+    except (KeyError, TypeError):
+        valid = ", ".join(sorted(registry))
+        raise UserError(f"unknown {what} {name!r}; valid names: {valid}") from None

@@ -1,0 +1,225 @@
+"""Evaluation: run any update rule on fixed task seeds, tune baselines, summarize, write results.
+
+Every optimizer is run on the *same* tasks, initial parameters and minibatches (they all derive
+from the same episode seeds), and the hand-designed baselines get their learning rate tuned on a
+grid using validation tasks that are disjoint from the test tasks, so the comparison with a
+learned rule (whose best checkpoint was also chosen on validation tasks) is fair by construction.
+"""
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from l2l_tf import io as l2l_io
+from l2l_tf import seeding
+from l2l_tf.optimizers import make_rule
+from l2l_tf.problems.base import TaskFamily
+from l2l_tf.unroll import make_trajectory_fn
+
+LEARNED = "learned"
+
+
+def rule_losses(trajectory_fn, family: TaskFamily, seed: int, domain: int,
+                num_tasks: int) -> np.ndarray:
+    """Member losses of `num_tasks` tasks of a seed domain, shape [num_steps + 1, num_tasks].
+
+    Tasks are run `family.num_members` at a time; chunk c uses episode seed c of the domain, so
+    the first N tasks are the same whatever N is.
+    """
+    chunks = []
+    count = 0
+    index = 0
+    while count < num_tasks:
+        chunks.append(trajectory_fn(seeding.task_seed(seed, domain, index)).numpy())
+        count += family.num_members
+        index += 1
+    return np.concatenate(chunks, axis=1)[:, :num_tasks]
+
+
+def tuning_score(losses: np.ndarray) -> float:
+    """Mean final loss; inf if any task's trajectory became non-finite."""
+    if not np.all(np.isfinite(losses)):
+        return math.inf
+    return float(np.mean(losses[-1]))
+
+
+def summarize(losses: np.ndarray) -> dict:
+    """Statistics of one optimizer's losses [num_steps + 1, num_tasks].
+
+    A task whose trajectory reaches inf or NaN is counted as diverged and left out of the means
+    (which are then over the remaining tasks); `diverged` says how many there were.
+    """
+    finite = np.all(np.isfinite(losses), axis=0)
+    kept = losses[:, finite]
+    n = kept.shape[1]
+    final = kept[-1]
+    sem = float(np.std(final, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    return {
+        "final_loss_mean": float(np.mean(final)) if n else math.nan,
+        "final_loss_sem": sem,
+        "final_loss_median": float(np.median(final)) if n else math.nan,
+        "curve_mean": [float(v) for v in np.mean(kept, axis=1)] if n else [],
+        "diverged": int(np.sum(~finite)),
+    }
+
+
+def tune_learning_rate(rule, family: TaskFamily, trajectory_fn, grid, seed: int,
+                       num_tasks: int) -> tuple[float, dict]:
+    """Picks the rate of `grid` with the lowest mean final loss on validation tasks.
+
+    Returns:
+      (best rate, {rate: score}) with inf scores for rates that diverged.
+    """
+    scores = {}
+    for lr in grid:
+        rule.learning_rate.assign(lr)
+        losses = rule_losses(trajectory_fn, family, seed, seeding.VALIDATION, num_tasks)
+        scores[float(lr)] = tuning_score(losses)
+    best = min(scores, key=lambda lr: scores[lr])
+    return best, scores
+
+
+def evaluate_rules(family: TaskFamily, config, *, learned_rule=None, num_tasks: int,
+                   num_steps: int, seed: int, log=print) -> dict:
+    """Runs the learned rule (if given) and every tuned baseline on the same test tasks.
+
+    Returns:
+      The results dictionary written to results.json (see `write_results`).
+    """
+    optimizers = {}
+    if learned_rule is not None:
+        start = time.time()
+        fn = make_trajectory_fn(family, learned_rule, num_steps)
+        losses = rule_losses(fn, family, seed, seeding.TEST, num_tasks)
+        optimizers[LEARNED] = {"learning_rate": None, **summarize(losses)}
+        log(f"  {LEARNED:9s} final loss {optimizers[LEARNED]['final_loss_mean']:.4g} "
+            f"({time.time() - start:.1f}s)")
+    for name in config.eval.baselines:
+        start = time.time()
+        rule = make_rule({"name": name})
+        fn = make_trajectory_fn(family, rule, num_steps)
+        lr, scores = tune_learning_rate(rule, family, fn, config.eval.lr_grid, seed,
+                                        config.eval.num_tuning_tasks)
+        rule.learning_rate.assign(lr)
+        losses = rule_losses(fn, family, seed, seeding.TEST, num_tasks)
+        optimizers[name] = {"learning_rate": lr, **summarize(losses),
+                            "lr_search": {f"{k:.6g}": v for k, v in scores.items()}}
+        if lr in (min(config.eval.lr_grid), max(config.eval.lr_grid)):
+            log(f"  warning: {name}'s best rate {lr:g} is at the edge of eval.lr_grid")
+        log(f"  {name:9s} lr={lr:<8.3g} final loss {optimizers[name]['final_loss_mean']:.4g} "
+            f"({time.time() - start:.1f}s)")
+    return {
+        "problem": family.name,
+        "num_tasks": int(num_tasks),
+        "num_steps": int(num_steps),
+        "seed": int(seed),
+        "optimizers": optimizers,
+    }
+
+
+def format_table(results: dict) -> str:
+    """A markdown table of the final losses, best first."""
+    rows = sorted(results["optimizers"].items(), key=lambda kv: _sort_key(kv[1]))
+    lines = [f"| optimizer | learning rate | final loss (mean ± sem) | median | diverged |",
+             "|---|---|---|---|---|"]
+    for name, r in rows:
+        lr = "learned" if r["learning_rate"] is None else f"{r['learning_rate']:.3g}"
+        lines.append(f"| {name} | {lr} | {r['final_loss_mean']:.4g} ± {r['final_loss_sem']:.2g} "
+                     f"| {r['final_loss_median']:.4g} | {r['diverged']} |")
+    return "\n".join(lines)
+
+
+def _sort_key(r):
+    v = r["final_loss_mean"]
+    return math.inf if v is None or not math.isfinite(v) else v
+
+
+def curves_csv(results: dict) -> str:
+    names = list(results["optimizers"])
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["step", *names])
+    for t in range(results["num_steps"] + 1):
+        row = [t]
+        for name in names:
+            curve = results["optimizers"][name]["curve_mean"]
+            row.append(f"{curve[t]:.8g}" if t < len(curve) else "")
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def write_results(results: dict, output_dir) -> dict:
+    """Writes results.json, curves.csv, summary.md and loss_curves.png into `output_dir`.
+
+    Returns:
+      {kind: path} of the files written.
+    """
+    from l2l_tf import plotting  # matplotlib is imported only when plots are made
+
+    output_dir = Path(output_dir)
+    paths = {
+        "json": output_dir / "results.json",
+        "csv": output_dir / "curves.csv",
+        "table": output_dir / "summary.md",
+        "plot": output_dir / "loss_curves.png",
+    }
+    l2l_io.write_json(paths["json"], results)
+    l2l_io.write_text(paths["csv"], curves_csv(results))
+    l2l_io.write_text(paths["table"], format_table(results) + "\n")
+    plotting.plot_loss_curves(results, paths["plot"])
+    return paths
+
+
+def evaluate(config, *, workdir=None, output_dir=None, num_tasks=None, num_steps=None,
+             seed=None, log=print) -> dict:
+    """Everything `evaluate.py` does: run, write results files, print the table.
+
+    Args:
+      config: the resolved config (from WORKDIR/config.json, or a config file for baselines
+        alone), including any problem overrides.
+      workdir: a trained work directory whose best/ rule is evaluated; None for baselines only.
+      output_dir: where results go (default WORKDIR/eval).
+      num_tasks, num_steps, seed: default to config.eval.num_tasks, config.eval.num_steps and
+        config.seed.
+
+    Returns:
+      The results dictionary.
+    """
+    from l2l_tf import config as config_lib
+    from l2l_tf.errors import UserError
+    from l2l_tf.problems import make_task_family
+    from l2l_tf.training import build_learned_rule, restore_best
+
+    num_tasks = config.eval.num_tasks if num_tasks is None else num_tasks
+    num_steps = config.eval.num_steps if num_steps is None else num_steps
+    seed = config.seed if seed is None else seed
+    for name, value in (("num_tasks", num_tasks), ("num_steps", num_steps)):
+        if value < 1:
+            raise UserError(f"--{name} must be a positive integer, got {value}")
+    config_lib.validate(config)
+    if output_dir is None:
+        if workdir is None:
+            raise UserError("--output_dir is required when no --workdir is given")
+        output_dir = Path(workdir) / "eval"
+    family = make_task_family(config.problem)
+    learned = None
+    if workdir is not None:
+        learned = build_learned_rule(config)
+        info = restore_best(learned, workdir)
+        log(f"learned rule: {workdir}/best (meta-iteration {info['iteration']}, validation "
+            f"final loss {info['val_final_loss_mean']:.4g})")
+    log(f"evaluating on {num_tasks} {family.name} tasks x {num_steps} steps (seed {seed})")
+    results = evaluate_rules(family, config, learned_rule=learned, num_tasks=num_tasks,
+                             num_steps=num_steps, seed=seed, log=log)
+    if workdir is not None:
+        results["workdir"] = str(workdir)
+        results["best_iteration"] = info["iteration"]
+    results["config"] = config.to_dict()
+    paths = write_results(results, output_dir)
+    log(format_table(results))
+    log(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return results

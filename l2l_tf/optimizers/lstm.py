@@ -1,0 +1,122 @@
+"""The coordinatewise LSTM optimizer of Andrychowicz et al. (2016), section 2.1.
+
+One small LSTM (two layers of 20 units in the paper) is applied to every coordinate of the
+optimizee independently: all coordinates share its weights but each keeps its own hidden and
+cell state. Its input is the coordinate's gradient (optionally log/sign preprocessed, see
+`preprocess.py`) and a linear layer maps the top hidden state to the coordinate's update, times
+`output_scale`:
+
+    h_t, c_t = LSTM(preprocess(g_t), h_{t-1}, c_{t-1});   u_t = output_scale * (W h_t + b).
+
+Coordinates of every parameter tensor are flattened into one [n] vector so that a step is a few
+[n, k] matrix products, whatever the shapes of the optimizee's parameters.
+"""
+
+import math
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from l2l_tf import seeding
+from l2l_tf.errors import UserError
+from l2l_tf.optimizers.base import UpdateRule
+from l2l_tf.optimizers.preprocess import PREPROCESSORS
+
+
+class LSTMState(NamedTuple):
+    h: tuple  # one [n, hidden_size] tensor per layer
+    c: tuple
+
+
+def flatten(tensors: list[tf.Tensor]) -> tf.Tensor:
+    """Concatenates every coordinate of a list of tensors into one [n] vector."""
+    return tf.concat([tf.reshape(t, [-1]) for t in tensors], axis=0)
+
+
+def unflatten(vector: tf.Tensor, like: list[tf.Tensor]) -> list[tf.Tensor]:
+    """Splits an [n] vector back into tensors shaped like `like` (inverse of `flatten`)."""
+    sizes = [int(t.shape.num_elements()) for t in like]
+    return [tf.reshape(v, t.shape) for v, t in zip(tf.split(vector, sizes), like)]
+
+
+def _glorot(shape, seed, dtype):
+    limit = math.sqrt(6.0 / (shape[0] + shape[1]))
+    return tf.random.stateless_uniform(shape, seed, -limit, limit, dtype=dtype)
+
+
+class CoordinatewiseLSTM(UpdateRule):
+    """A learned update rule: a coordinatewise deep LSTM with shared weights."""
+
+    learned = True
+
+    def __init__(
+        self,
+        hidden_size: int = 20,
+        num_layers: int = 2,
+        preprocess: str = "log_sign",
+        preprocess_p: float = 10.0,
+        output_scale: float = 0.1,
+        seed: int = 0,
+        dtype: tf.DType = tf.float32,
+        name: str = "lstm",
+    ):
+        super().__init__(name=name)
+        for field, value in (("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"rule.{field} must be a positive integer, got {value!r}")
+        if preprocess not in PREPROCESSORS:
+            raise UserError(f"rule.preprocess must be one of {sorted(PREPROCESSORS)}, "
+                            f"got {preprocess!r}")
+        if not preprocess_p > 0:
+            raise UserError(f"rule.preprocess_p must be positive, got {preprocess_p!r}")
+        if not output_scale > 0:
+            raise UserError(f"rule.output_scale must be positive, got {output_scale!r}")
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.preprocess = preprocess
+        self.preprocess_p = float(preprocess_p)
+        self.output_scale = float(output_scale)
+        self._features, num_inputs = PREPROCESSORS[preprocess]
+        self.dtype = tf.as_dtype(dtype)
+
+        seeds = seeding.split(seeding.root_seed(seed, seeding.INIT), num_layers + 1)
+        self.kernels, self.biases = [], []
+        in_size = num_inputs
+        for layer in range(num_layers):
+            shape = [in_size + hidden_size, 4 * hidden_size]
+            self.kernels.append(tf.Variable(_glorot(shape, seeds[layer], self.dtype),
+                                            name=f"kernel_{layer}"))
+            # Gate order i, f, g, o; a forget-gate bias of 1 keeps memory early in training.
+            bias = tf.concat([tf.zeros([hidden_size], self.dtype),
+                              tf.ones([hidden_size], self.dtype),
+                              tf.zeros([2 * hidden_size], self.dtype)], axis=0)
+            self.biases.append(tf.Variable(bias, name=f"bias_{layer}"))
+            in_size = hidden_size
+        self.out_kernel = tf.Variable(_glorot([hidden_size, 1], seeds[-1], self.dtype),
+                                      name="out_kernel")
+        self.out_bias = tf.Variable(tf.zeros([1], self.dtype), name="out_bias")
+
+    def features(self, g: tf.Tensor) -> tf.Tensor:
+        if self.preprocess == "log_sign":
+            return self._features(g, self.preprocess_p)
+        return self._features(g)
+
+    def init(self, params):
+        n = sum(int(p.shape.num_elements()) for p in params)
+        zeros = tuple(tf.zeros([n, self.hidden_size], self.dtype) for _ in range(self.num_layers))
+        return LSTMState(h=zeros, c=zeros)
+
+    def step(self, grads, state, params):
+        x = self.features(tf.cast(flatten(grads), self.dtype))
+        hs, cs = [], []
+        for kernel, bias, h, c in zip(self.kernels, self.biases, state.h, state.c):
+            z = tf.matmul(tf.concat([x, h], axis=1), kernel) + bias
+            i, f, g, o = tf.split(z, 4, axis=1)
+            c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+            h = tf.sigmoid(o) * tf.tanh(c)
+            hs.append(h)
+            cs.append(c)
+            x = h
+        out = (tf.matmul(x, self.out_kernel) + self.out_bias)[:, 0] * self.output_scale
+        updates = unflatten(tf.cast(out, grads[0].dtype), grads)
+        return updates, LSTMState(h=tuple(hs), c=tuple(cs))

@@ -1,0 +1,56 @@
+"""The `TaskFamily` interface: a distribution over optimization problems.
+
+A task family samples *tasks*, nests of fixed-shape tensors (for quadratics the matrices W and
+targets y), and defines the optimizee's loss as a pure function of a list of parameter tensors.
+Because a task is made of tensors rather than Python objects, one traced `tf.function` serves
+every task.
+
+Every family optimizes `num_members` independent problems at once: each parameter tensor has a
+leading axis of that size, and `member_losses` returns one loss per member. The optimizee's
+objective is the *sum* of the member losses, so each member receives exactly its own gradient
+(the gradient of a mean would shrink each member's gradient by the batch size).
+"""
+
+from typing import Any
+
+import tensorflow as tf
+
+from l2l_tf.errors import UserError
+
+
+class TaskFamily:
+    """Base class of task families. Subclasses implement the four methods below."""
+
+    name: str = "base"
+
+    @property
+    def num_members(self) -> int:
+        """How many independent problems one task holds (the leading axis of every param)."""
+        raise NotImplementedError
+
+    def sample(self, seed: tf.Tensor) -> Any:
+        """Samples one task (a nest of tensors) from a stateless seed of shape [2]."""
+        raise NotImplementedError
+
+    def init_params(self, task: Any, seed: tf.Tensor) -> list[tf.Tensor]:
+        """The optimizee's initial parameters for `task`."""
+        raise NotImplementedError
+
+    def batch(self, task: Any, seed: tf.Tensor) -> Any:
+        """A minibatch for one optimizee step; `()` for problems without data."""
+        return ()
+
+    def member_losses(self, params: list[tf.Tensor], task: Any, batch: Any) -> tf.Tensor:
+        """The loss of each member, shape [num_members]."""
+        raise NotImplementedError
+
+    def loss(self, params: list[tf.Tensor], task: Any, batch: Any) -> tf.Tensor:
+        """The scalar objective: the sum over members, so each gets its own gradient."""
+        return tf.reduce_sum(self.member_losses(params, task, batch))
+
+
+def check_positive(**fields) -> None:
+    """Raises a `UserError` naming the first field that is not a positive number."""
+    for name, value in fields.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise UserError(f"problem.{name} must be a positive number, got {value!r}")

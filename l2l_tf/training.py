@@ -1,0 +1,315 @@
+"""The meta-training loop: resume, log, validate, keep the best, checkpoint.
+
+`train(config, workdir)` is everything `train_optimizer.py` does. Only the unroll is compiled
+(`TruncatedBPTT.meta_step`); this Python loop sequences unrolls into episodes, logs to the
+console, TensorBoard (`WORKDIR/train/`) and `WORKDIR/metrics.jsonl`, evaluates the learned rule
+on held-out validation tasks to keep the best meta-parameters in `WORKDIR/best/`, and saves every
+piece of resumable state with a `tf.train.CheckpointManager` in `WORKDIR/ckpt/`.
+"""
+
+import fcntl
+import math
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from l2l_tf import config as config_lib
+from l2l_tf import evaluation, seeding
+from l2l_tf import io as l2l_io
+from l2l_tf.errors import UserError
+from l2l_tf.meta import MetaOptimizer, TruncatedBPTT
+from l2l_tf.optimizers import make_rule
+from l2l_tf.problems import make_task_family
+from l2l_tf.unroll import make_trajectory_fn
+
+BEST_DIR = "best"
+BEST_PREFIX = "model"
+
+
+class EpisodeState(tf.Module):
+    """Variables holding the params and rule state of the episode in progress.
+
+    They are written only when a checkpoint is saved, so that a resumed run continues the
+    interrupted episode exactly instead of starting a new one.
+    """
+
+    def __init__(self, params, rule_state):
+        super().__init__(name="episode")
+        self.params = [tf.Variable(p, trainable=False) for p in params]
+        self._structure = rule_state
+        self.rule_state = [tf.Variable(t, trainable=False) for t in tf.nest.flatten(rule_state)]
+
+    def store(self, params, rule_state) -> None:
+        for v, t in zip(self.params, params):
+            v.assign(t)
+        for v, t in zip(self.rule_state, tf.nest.flatten(rule_state)):
+            v.assign(t)
+
+    def load(self):
+        params = [v.read_value() for v in self.params]
+        state = tf.nest.pack_sequence_as(self._structure, [v.read_value() for v in self.rule_state])
+        return params, state
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM set a flag; the loop stops after the current meta-step and checkpoints."""
+
+    def __init__(self):
+        self.signal = None
+        self._previous = {}
+
+    def __enter__(self):
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread: signals cannot be caught here
+            pass
+        return self
+
+    def _handle(self, signum, frame):
+        self.signal = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class WorkdirLock:
+    """An exclusive `flock` on WORKDIR/.lock; the kernel drops it when the process dies."""
+
+    def __init__(self, workdir: Path):
+        self.path = workdir / ".lock"
+        self._fd = None
+
+    def __enter__(self):
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise UserError(f"work directory {str(self.path.parent)!r} is in use by another "
+                            "train_optimizer.py process") from None
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, f"{os.getpid()}\n".encode())
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+
+
+def prepare_workdir(config, workdir: Path, overwrite: bool = False) -> bool:
+    """Creates the work directory or checks that an existing one matches `config`.
+
+    Returns:
+      True if a previous run's files are there to resume from.
+
+    Raises:
+      UserError: if the saved config differs in fields that change what is computed, unless
+        `overwrite` (which deletes the previous run).
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    saved_path = workdir / "config.json"
+    resuming = saved_path.exists()
+    if resuming:
+        saved = config_lib.load_workdir_config(workdir)
+        changed = config_lib.changed_fields(saved, config)
+        if changed and not overwrite:
+            raise UserError(f"{workdir} was trained with a different config ({', '.join(changed)}"
+                            "); pass --overwrite to start over or use another --workdir")
+        if changed or overwrite:
+            for name in ("ckpt", BEST_DIR, "train", "eval"):
+                shutil.rmtree(workdir / name, ignore_errors=True)
+            (workdir / "metrics.jsonl").unlink(missing_ok=True)
+            resuming = False
+    l2l_io.write_text(saved_path, config_lib.to_json(config))
+    return resuming
+
+
+def build_learned_rule(config):
+    """The learned update rule described by `config.rule` (variables initialized from the seed)."""
+    return make_rule(config.rule, seed=config.seed)
+
+
+def save_best(rule, workdir: Path, info: dict) -> None:
+    """Atomically replaces WORKDIR/best/ with the rule's variables and `info.json`."""
+    tmp = workdir / f".{BEST_DIR}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tf.train.Checkpoint(rule=rule).write(str(tmp / BEST_PREFIX))
+    l2l_io.write_json(tmp / "info.json", info)
+    l2l_io.replace_dir(tmp, workdir / BEST_DIR)
+
+
+def restore_best(rule, workdir) -> dict:
+    """Loads WORKDIR/best/ into `rule`; returns its info.
+
+    Raises:
+      UserError: if there is no best checkpoint or its shapes do not match `rule`.
+    """
+    best = Path(workdir) / BEST_DIR
+    if not (best / "info.json").is_file() or not (best / f"{BEST_PREFIX}.index").is_file():
+        raise UserError(f"no trained optimizer in {str(workdir)!r} ({best} is missing); "
+                        "run train_optimizer.py first")
+    try:
+        tf.train.Checkpoint(rule=rule).read(str(best / BEST_PREFIX)).assert_consumed()
+    except (ValueError, AssertionError, tf.errors.OpError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"the checkpoint in {best} does not match the config's rule "
+                        f"architecture: {first}") from None
+    import json
+
+    return json.loads((best / "info.json").read_text())
+
+
+def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
+    """Meta-trains the learned rule of `config` in `workdir`, resuming if it was started before.
+
+    Args:
+      config: a resolved config (see configs/).
+      workdir: where checkpoints, logs and the best meta-parameters go.
+      overwrite: start over even if `workdir` holds a run with a different config.
+      log: where progress lines go.
+
+    Returns:
+      A summary: iterations done, best validation loss and its iteration, wall time, and
+      `interrupted` (the signal's name) if a signal stopped the run early.
+    """
+    config_lib.validate(config)
+    workdir = Path(workdir)
+    family = make_task_family(config.problem)
+    rule = build_learned_rule(config)
+    meta_cfg, train_cfg = config.meta, config.train
+    workdir.mkdir(parents=True, exist_ok=True)
+    with WorkdirLock(workdir):
+        prepare_workdir(config, workdir, overwrite)
+        meta_rule = make_rule({"name": meta_cfg.optimizer, "learning_rate": meta_cfg.learning_rate})
+        meta_optimizer = MetaOptimizer(meta_rule, rule.trainable_variables)
+        learner = TruncatedBPTT(family, rule, meta_optimizer, meta_cfg.unroll_length,
+                                second_derivatives=meta_cfg.second_derivatives,
+                                clip_grad_norm=meta_cfg.clip_grad_norm or None,
+                                jit_compile=meta_cfg.jit_compile)
+        with _StopRequest() as stop:
+            return _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, log)
+
+
+def _start_episode(family, rule, seed, episode):
+    task_seed, init_seed, batch_seed = seeding.episode_seeds(
+        seeding.task_seed(seed, seeding.TRAIN, episode))
+    task = family.sample(task_seed)
+    params = family.init_params(task, init_seed)
+    return task, init_seed, batch_seed, params, rule.init(params)
+
+
+def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, log):
+    meta_cfg, train_cfg = config.meta, config.train
+    num_unrolls = meta_cfg.num_steps // meta_cfg.unroll_length
+    total = train_cfg.num_meta_iterations
+
+    task, init_seed, batch_seed, params, state = _start_episode(family, rule, config.seed, 0)
+    episode_state = EpisodeState(params, state)
+    iteration = tf.Variable(0, dtype=tf.int64, name="iteration")
+    best_val = tf.Variable(math.inf, dtype=tf.float64, name="best_val_loss")
+    skipped = tf.Variable(0, dtype=tf.int64, name="skipped_updates")
+    ckpt = tf.train.Checkpoint(rule=rule, meta_optimizer=meta_optimizer, episode=episode_state,
+                               iteration=iteration, best_val_loss=best_val,
+                               skipped_updates=skipped)
+    manager = tf.train.CheckpointManager(ckpt, str(workdir / "ckpt"),
+                                         max_to_keep=train_cfg.keep_checkpoints)
+    if manager.latest_checkpoint:
+        ckpt.restore(manager.latest_checkpoint).assert_consumed()
+        log(f"resuming from {manager.latest_checkpoint} at meta-iteration {int(iteration)}")
+        episode = int(iteration) // num_unrolls
+        task, init_seed, batch_seed, _, _ = _start_episode(family, rule, config.seed, episode)
+        params, state = episode_state.load()
+
+    val_fn = make_trajectory_fn(family, rule, meta_cfg.num_steps)
+
+    def validate_and_keep_best(i):
+        losses = evaluation.rule_losses(val_fn, family, config.seed, seeding.VALIDATION,
+                                        train_cfg.num_val_tasks)
+        val = evaluation.tuning_score(losses)
+        improved = val < float(best_val.numpy())
+        if improved:
+            best_val.assign(val)
+            save_best(rule, workdir, {"iteration": i, "val_final_loss_mean": val,
+                                      "num_val_tasks": train_cfg.num_val_tasks})
+        return val, improved
+
+    writer = tf.summary.create_file_writer(str(workdir / "train"))
+    metrics_path = workdir / "metrics.jsonl"
+    i = int(iteration.numpy())
+    window, window_start, consecutive_skips = [], time.time(), 0
+    start_time = time.time()
+    log(f"meta-training {total} meta-iterations ({num_unrolls} unrolls of "
+        f"{meta_cfg.unroll_length} steps per episode) in {workdir}")
+
+    def checkpoint(i):
+        episode_state.store(params, state)
+        manager.save(checkpoint_number=i)
+
+    while i < total and stop.signal is None:
+        episode, unroll = divmod(i, num_unrolls)
+        if unroll == 0:
+            task, init_seed, batch_seed, params, state = _start_episode(family, rule,
+                                                                        config.seed, episode)
+        step0 = tf.constant(unroll * meta_cfg.unroll_length, tf.int32)
+        params, state, m = learner.meta_step(params, state, task, batch_seed, step0)
+        i += 1
+        iteration.assign(i)
+        if bool(m["skipped"]):
+            skipped.assign_add(1)
+            consecutive_skips += 1
+            # The optimizee is no longer finite: restart this episode's task from theta_0.
+            params = family.init_params(task, init_seed)
+            state = rule.init(params)
+            if consecutive_skips >= train_cfg.max_consecutive_skips:
+                raise UserError(
+                    f"meta-training diverged: {consecutive_skips} consecutive non-finite "
+                    f"meta-updates were skipped (meta-iterations {i - consecutive_skips + 1}-{i})"
+                    f"; the last good checkpoint is in {workdir / 'ckpt'}")
+        else:
+            consecutive_skips = 0
+            window.append(float(m["mean_loss"]))
+
+        if i % train_cfg.log_every == 0 or i == total:
+            elapsed = time.time() - window_start
+            rate = train_cfg.log_every / elapsed if elapsed > 0 else math.nan
+            mean_loss = float(np.mean(window)) if window else math.nan
+            record = {"iteration": i, "mean_loss": mean_loss, "grad_norm": float(m["grad_norm"]),
+                      "unrolls_per_s": rate, "skipped_updates": int(skipped.numpy()),
+                      "wall_s": time.time() - start_time}
+            with writer.as_default(step=i):
+                for key in ("mean_loss", "grad_norm", "unrolls_per_s"):
+                    tf.summary.scalar(key, record[key])
+            l2l_io.append_jsonl(metrics_path, record)
+            log(f"iter {i}/{total}  mean loss per step {mean_loss:.4g}  "
+                f"|grad| {record['grad_norm']:.3g}  {rate:.1f} unrolls/s  "
+                f"skipped {record['skipped_updates']}")
+            window, window_start = [], time.time()
+
+        if i % train_cfg.eval_every == 0 or i == total:
+            val, improved = validate_and_keep_best(i)
+            with writer.as_default(step=i):
+                tf.summary.scalar("val_final_loss_mean", val)
+            l2l_io.append_jsonl(metrics_path, {"iteration": i, "val_final_loss_mean": val,
+                                               "best": improved})
+            log(f"  validation final loss {val:.4g}" + ("  (new best, saved)" if improved else ""))
+            window_start = time.time()  # keep validation time out of the throughput figure
+
+        if i % train_cfg.checkpoint_every == 0 or i == total:
+            checkpoint(i)
+
+    writer.flush()
+    summary = {"iterations": i, "best_val_final_loss_mean": float(best_val.numpy()),
+               "wall_s": time.time() - start_time, "skipped_updates": int(skipped.numpy())}
+    if stop.signal is not None:
+        checkpoint(i)
+        summary["interrupted"] = stop.signal
+        log(f"stopped by {stop.signal} at meta-iteration {i}; checkpoint saved. "
+            "Run the same command again to resume.")
+    return summary
