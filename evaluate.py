@@ -10,19 +10,22 @@ With --workdir the config is DIR/config.json; its fields can still be overridden
 
 import sys
 
-from l2l_tf.cli import flag_value, quiet_tensorflow, run_main
+from l2l_tf.cli import exit_with_flag_error, flag_value, parse_flags, quiet_tensorflow, run_main
 
 quiet_tensorflow()
 
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Trained work directory (uses DIR/config.json "
-                               "and DIR/best/).")
-_NUM_TASKS = flags.DEFINE_integer("num_tasks", None, "Fresh test tasks (default: "
-                                  "config.eval.num_tasks).")
-_NUM_STEPS = flags.DEFINE_integer("num_steps", None, "Optimizee steps per task (default: "
-                                  "config.eval.num_steps).")
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Trained work directory (uses DIR/config.json and DIR/best/)."
+)
+_NUM_TASKS = flags.DEFINE_integer(
+    "num_tasks", None, "Fresh test tasks (default: config.eval.num_tasks)."
+)
+_NUM_STEPS = flags.DEFINE_integer(
+    "num_steps", None, "Optimizee steps per task (default: config.eval.num_steps)."
+)
 _SEED = flags.DEFINE_integer("seed", None, "Seed of the test tasks (default: config.seed).")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where results go (default: DIR/eval).")
 
@@ -40,12 +43,17 @@ def _define_config_flag(argv):
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
-        return config_flags.DEFINE_config_dict(
-            "config", saved, "The work directory's config; override fields with "
-            "--config.FIELD=VALUE.")
+        try:  # DEFINE_config_dict applies the --config.FIELD overrides right away
+            return config_flags.DEFINE_config_dict(
+                "config",
+                saved,
+                "The work directory's config; override fields with --config.FIELD=VALUE.",
+            )
+        except Exception as e:
+            exit_with_flag_error(argv, e)
     return config_flags.DEFINE_config_file(
-        "config", None, "Config file for a baselines-only evaluation, e.g. "
-        "configs/quadratic.py.")
+        "config", None, "Config file for a baselines-only evaluation, e.g. configs/quadratic.py."
+    )
 
 
 _CONFIG = _define_config_flag(sys.argv)
@@ -59,17 +67,23 @@ def main(argv):
 
     def go():
         if _CONFIG.value is None:
-            raise UserError("pass --workdir=DIR (a trained run) or --config=FILE (baselines "
-                            "alone)")
+            raise UserError("pass --workdir=DIR (a trained run) or --config=FILE (baselines alone)")
         if _WORKDIR.value and flag_value(sys.argv, "config") is not None:
-            raise UserError("--workdir uses DIR/config.json: pass either --workdir or --config "
-                            "(override fields with --config.FIELD=VALUE)")
-        evaluation.evaluate(_CONFIG.value, workdir=_WORKDIR.value, output_dir=_OUTPUT_DIR.value,
-                            num_tasks=_NUM_TASKS.value, num_steps=_NUM_STEPS.value,
-                            seed=_SEED.value)
+            raise UserError(
+                "--workdir uses DIR/config.json: pass either --workdir or --config "
+                "(override fields with --config.FIELD=VALUE)"
+            )
+        evaluation.evaluate(
+            _CONFIG.value,
+            workdir=_WORKDIR.value,
+            output_dir=_OUTPUT_DIR.value,
+            num_tasks=_NUM_TASKS.value,
+            num_steps=_NUM_STEPS.value,
+            seed=_SEED.value,
+        )
 
     run_main(go)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -5,7 +5,7 @@ Running the same command again resumes from DIR/ckpt/. Every config field can be
 for example --config.meta.unroll_length=10 or --config.train.num_meta_iterations=500.
 """
 
-from l2l_tf.cli import quiet_tensorflow, run_main
+from l2l_tf.cli import parse_flags, quiet_tensorflow, run_main
 
 quiet_tensorflow()
 
@@ -13,11 +13,15 @@ from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Experiment config file, e.g. configs/quadratic.py or "
-    "configs/quadratic.py:quick; override fields with --config.FIELD=VALUE.")
+    "config",
+    None,
+    "Experiment config file, e.g. configs/quadratic.py or "
+    "configs/quadratic.py:quick; override fields with --config.FIELD=VALUE.",
+)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory for checkpoints and logs.")
-_OVERWRITE = flags.DEFINE_bool("overwrite", False,
-                               "Start over if WORKDIR holds a run with a different config.")
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "Start over if WORKDIR holds a run with a different config."
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -30,4 +34,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

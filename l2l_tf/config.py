@@ -42,8 +42,11 @@ def _positive_int(config, dotted):
 
 def _positive(config, dotted, allow_zero=False):
     value = _get(config, dotted)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
-        value >= 0 if allow_zero else value > 0)
+    ok = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and (value >= 0 if allow_zero else value > 0)
+    )
     if not ok:
         kind = "non-negative" if allow_zero else "positive"
         raise UserError(f"{dotted} must be a {kind} number, got {value!r}")
@@ -70,16 +73,25 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _positive(config, "meta.learning_rate")
     _positive(config, "meta.clip_grad_norm", allow_zero=True)
     if config.meta.optimizer not in UPDATE_RULES or UPDATE_RULES[config.meta.optimizer].learned:
-        raise UserError(f"meta.optimizer must be one of {list(BASELINES)}, "
-                        f"got {config.meta.optimizer!r}")
-    for field in ("num_meta_iterations", "log_every", "checkpoint_every", "eval_every",
-                  "num_val_tasks", "keep_checkpoints", "max_consecutive_skips"):
+        raise UserError(
+            f"meta.optimizer must be one of {list(BASELINES)}, got {config.meta.optimizer!r}"
+        )
+    for field in (
+        "num_meta_iterations",
+        "log_every",
+        "checkpoint_every",
+        "eval_every",
+        "num_val_tasks",
+        "keep_checkpoints",
+        "max_consecutive_skips",
+    ):
         _positive_int(config, f"train.{field}")
     for field in ("num_tasks", "num_steps", "num_tuning_tasks"):
         _positive_int(config, f"eval.{field}")
     grid = config.eval.lr_grid
-    if not grid or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0
-                       for v in grid):
+    if not grid or any(
+        isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 for v in grid
+    ):
         raise UserError(f"eval.lr_grid must be a non-empty tuple of positive numbers, got {grid!r}")
     unknown = [b for b in config.eval.baselines if b not in BASELINES]
     if unknown:
@@ -131,5 +143,8 @@ def changed_fields(old, new) -> list[str]:
     """Fields whose values differ between two configs, ignoring those in SAFE_TO_CHANGE."""
     a, b = flatten(old), flatten(new)
     changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-    return [k for k in changed if not any(k == s or (s.endswith(".") and k.startswith(s))
-                                          for s in SAFE_TO_CHANGE)]
+    return [
+        k
+        for k in changed
+        if not any(k == s or (s.endswith(".") and k.startswith(s)) for s in SAFE_TO_CHANGE)
+    ]

@@ -23,8 +23,9 @@ from l2l_tf.unroll import make_trajectory_fn
 LEARNED = "learned"
 
 
-def rule_losses(trajectory_fn, family: TaskFamily, seed: int, domain: int,
-                num_tasks: int) -> np.ndarray:
+def rule_losses(
+    trajectory_fn, family: TaskFamily, seed: int, domain: int, num_tasks: int
+) -> np.ndarray:
     """Member losses of `num_tasks` tasks of a seed domain, shape [num_steps + 1, num_tasks].
 
     Tasks are run `family.num_members` at a time; chunk c uses episode seed c of the domain, so
@@ -67,8 +68,9 @@ def summarize(losses: np.ndarray) -> dict:
     }
 
 
-def tune_learning_rate(rule, family: TaskFamily, trajectory_fn, grid, seed: int,
-                       num_tasks: int) -> tuple[float, dict]:
+def tune_learning_rate(
+    rule, family: TaskFamily, trajectory_fn, grid, seed: int, num_tasks: int
+) -> tuple[float, dict]:
     """Picks the rate of `grid` with the lowest mean final loss on validation tasks.
 
     Returns:
@@ -83,8 +85,16 @@ def tune_learning_rate(rule, family: TaskFamily, trajectory_fn, grid, seed: int,
     return best, scores
 
 
-def evaluate_rules(family: TaskFamily, config, *, learned_rule=None, num_tasks: int,
-                   num_steps: int, seed: int, log=print) -> dict:
+def evaluate_rules(
+    family: TaskFamily,
+    config,
+    *,
+    learned_rule=None,
+    num_tasks: int,
+    num_steps: int,
+    seed: int,
+    log=print,
+) -> dict:
     """Runs the learned rule (if given) and every tuned baseline on the same test tasks.
 
     Returns:
@@ -96,22 +106,30 @@ def evaluate_rules(family: TaskFamily, config, *, learned_rule=None, num_tasks: 
         fn = make_trajectory_fn(family, learned_rule, num_steps)
         losses = rule_losses(fn, family, seed, seeding.TEST, num_tasks)
         optimizers[LEARNED] = {"learning_rate": None, **summarize(losses)}
-        log(f"  {LEARNED:9s} final loss {optimizers[LEARNED]['final_loss_mean']:.4g} "
-            f"({time.time() - start:.1f}s)")
+        log(
+            f"  {LEARNED:9s} final loss {optimizers[LEARNED]['final_loss_mean']:.4g} "
+            f"({time.time() - start:.1f}s)"
+        )
     for name in config.eval.baselines:
         start = time.time()
         rule = make_rule({"name": name})
         fn = make_trajectory_fn(family, rule, num_steps)
-        lr, scores = tune_learning_rate(rule, family, fn, config.eval.lr_grid, seed,
-                                        config.eval.num_tuning_tasks)
+        lr, scores = tune_learning_rate(
+            rule, family, fn, config.eval.lr_grid, seed, config.eval.num_tuning_tasks
+        )
         rule.learning_rate.assign(lr)
         losses = rule_losses(fn, family, seed, seeding.TEST, num_tasks)
-        optimizers[name] = {"learning_rate": lr, **summarize(losses),
-                            "lr_search": {f"{k:.6g}": v for k, v in scores.items()}}
+        optimizers[name] = {
+            "learning_rate": lr,
+            **summarize(losses),
+            "lr_search": {f"{k:.6g}": v for k, v in scores.items()},
+        }
         if lr in (min(config.eval.lr_grid), max(config.eval.lr_grid)):
             log(f"  warning: {name}'s best rate {lr:g} is at the edge of eval.lr_grid")
-        log(f"  {name:9s} lr={lr:<8.3g} final loss {optimizers[name]['final_loss_mean']:.4g} "
-            f"({time.time() - start:.1f}s)")
+        log(
+            f"  {name:9s} lr={lr:<8.3g} final loss {optimizers[name]['final_loss_mean']:.4g} "
+            f"({time.time() - start:.1f}s)"
+        )
     return {
         "problem": family.name,
         "num_tasks": int(num_tasks),
@@ -124,12 +142,16 @@ def evaluate_rules(family: TaskFamily, config, *, learned_rule=None, num_tasks: 
 def format_table(results: dict) -> str:
     """A markdown table of the final losses, best first."""
     rows = sorted(results["optimizers"].items(), key=lambda kv: _sort_key(kv[1]))
-    lines = [f"| optimizer | learning rate | final loss (mean ± sem) | median | diverged |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| optimizer | learning rate | final loss (mean ± sem) | median | diverged |",
+        "|---|---|---|---|---|",
+    ]
     for name, r in rows:
         lr = "learned" if r["learning_rate"] is None else f"{r['learning_rate']:.3g}"
-        lines.append(f"| {name} | {lr} | {r['final_loss_mean']:.4g} ± {r['final_loss_sem']:.2g} "
-                     f"| {r['final_loss_median']:.4g} | {r['diverged']} |")
+        lines.append(
+            f"| {name} | {lr} | {r['final_loss_mean']:.4g} ± {r['final_loss_sem']:.2g} "
+            f"| {r['final_loss_median']:.4g} | {r['diverged']} |"
+        )
     return "\n".join(lines)
 
 
@@ -174,8 +196,9 @@ def write_results(results: dict, output_dir) -> dict:
     return paths
 
 
-def evaluate(config, *, workdir=None, output_dir=None, num_tasks=None, num_steps=None,
-             seed=None, log=print) -> dict:
+def evaluate(
+    config, *, workdir=None, output_dir=None, num_tasks=None, num_steps=None, seed=None, log=print
+) -> dict:
     """Everything `evaluate.py` does: run, write results files, print the table.
 
     Args:
@@ -210,11 +233,20 @@ def evaluate(config, *, workdir=None, output_dir=None, num_tasks=None, num_steps
     if workdir is not None:
         learned = build_learned_rule(config)
         info = restore_best(learned, workdir)
-        log(f"learned rule: {workdir}/best (meta-iteration {info['iteration']}, validation "
-            f"final loss {info['val_final_loss_mean']:.4g})")
+        log(
+            f"learned rule: {workdir}/best (meta-iteration {info['iteration']}, validation "
+            f"final loss {info['val_final_loss_mean']:.4g})"
+        )
     log(f"evaluating on {num_tasks} {family.name} tasks x {num_steps} steps (seed {seed})")
-    results = evaluate_rules(family, config, learned_rule=learned, num_tasks=num_tasks,
-                             num_steps=num_steps, seed=seed, log=log)
+    results = evaluate_rules(
+        family,
+        config,
+        learned_rule=learned,
+        num_tasks=num_tasks,
+        num_steps=num_steps,
+        seed=seed,
+        log=log,
+    )
     if workdir is not None:
         results["workdir"] = str(workdir)
         results["best_iteration"] = info["iteration"]

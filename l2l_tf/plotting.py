@@ -9,8 +9,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 # Fixed colours so the learned rule and each baseline look the same in every figure.
-COLORS = {"learned": "tab:red", "sgd": "tab:blue", "momentum": "tab:orange", "nag": "tab:purple",
-          "rmsprop": "tab:green", "adam": "tab:brown"}
+COLORS = {
+    "learned": "tab:red",
+    "sgd": "tab:blue",
+    "momentum": "tab:orange",
+    "nag": "tab:purple",
+    "rmsprop": "tab:green",
+    "adam": "tab:brown",
+}
 
 
 def plot_loss_curves(results: dict, path, title: str | None = None, ax=None) -> None:
@@ -23,8 +29,13 @@ def plot_loss_curves(results: dict, path, title: str | None = None, ax=None) -> 
         if not curve:
             continue
         label = name if r["learning_rate"] is None else f"{name} (lr {r['learning_rate']:.2g})"
-        ax.plot(range(len(curve)), curve, label=label, color=COLORS.get(name),
-                linewidth=2.2 if name == "learned" else 1.3)
+        ax.plot(
+            range(len(curve)),
+            curve,
+            label=label,
+            color=COLORS.get(name),
+            linewidth=2.2 if name == "learned" else 1.3,
+        )
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")

@@ -92,8 +92,10 @@ class WorkdirLock:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._fd)
-            raise UserError(f"work directory {str(self.path.parent)!r} is in use by another "
-                            "train_optimizer.py process") from None
+            raise UserError(
+                f"work directory {str(self.path.parent)!r} is in use by another "
+                "train_optimizer.py process"
+            ) from None
         os.ftruncate(self._fd, 0)
         os.write(self._fd, f"{os.getpid()}\n".encode())
         return self
@@ -120,8 +122,10 @@ def prepare_workdir(config, workdir: Path, overwrite: bool = False) -> bool:
         saved = config_lib.load_workdir_config(workdir)
         changed = config_lib.changed_fields(saved, config)
         if changed and not overwrite:
-            raise UserError(f"{workdir} was trained with a different config ({', '.join(changed)}"
-                            "); pass --overwrite to start over or use another --workdir")
+            raise UserError(
+                f"{workdir} was trained with a different config ({', '.join(changed)}"
+                "); pass --overwrite to start over or use another --workdir"
+            )
         if changed or overwrite:
             for name in ("ckpt", BEST_DIR, "train", "eval"):
                 shutil.rmtree(workdir / name, ignore_errors=True)
@@ -153,14 +157,17 @@ def restore_best(rule, workdir) -> dict:
     """
     best = Path(workdir) / BEST_DIR
     if not (best / "info.json").is_file() or not (best / f"{BEST_PREFIX}.index").is_file():
-        raise UserError(f"no trained optimizer in {str(workdir)!r} ({best} is missing); "
-                        "run train_optimizer.py first")
+        raise UserError(
+            f"no trained optimizer in {str(workdir)!r} ({best} is missing); "
+            "run train_optimizer.py first"
+        )
     try:
         tf.train.Checkpoint(rule=rule).read(str(best / BEST_PREFIX)).assert_consumed()
     except (ValueError, AssertionError, tf.errors.OpError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"the checkpoint in {best} does not match the config's rule "
-                        f"architecture: {first}") from None
+        raise UserError(
+            f"the checkpoint in {best} does not match the config's rule architecture: {first}"
+        ) from None
     import json
 
     return json.loads((best / "info.json").read_text())
@@ -183,23 +190,29 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
     workdir = Path(workdir)
     family = make_task_family(config.problem)
     rule = build_learned_rule(config)
-    meta_cfg, train_cfg = config.meta, config.train
+    meta_cfg = config.meta
     workdir.mkdir(parents=True, exist_ok=True)
     with WorkdirLock(workdir):
         prepare_workdir(config, workdir, overwrite)
         meta_rule = make_rule({"name": meta_cfg.optimizer, "learning_rate": meta_cfg.learning_rate})
         meta_optimizer = MetaOptimizer(meta_rule, rule.trainable_variables)
-        learner = TruncatedBPTT(family, rule, meta_optimizer, meta_cfg.unroll_length,
-                                second_derivatives=meta_cfg.second_derivatives,
-                                clip_grad_norm=meta_cfg.clip_grad_norm or None,
-                                jit_compile=meta_cfg.jit_compile)
+        learner = TruncatedBPTT(
+            family,
+            rule,
+            meta_optimizer,
+            meta_cfg.unroll_length,
+            second_derivatives=meta_cfg.second_derivatives,
+            clip_grad_norm=meta_cfg.clip_grad_norm or None,
+            jit_compile=meta_cfg.jit_compile,
+        )
         with _StopRequest() as stop:
             return _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, log)
 
 
 def _start_episode(family, rule, seed, episode):
     task_seed, init_seed, batch_seed = seeding.episode_seeds(
-        seeding.task_seed(seed, seeding.TRAIN, episode))
+        seeding.task_seed(seed, seeding.TRAIN, episode)
+    )
     task = family.sample(task_seed)
     params = family.init_params(task, init_seed)
     return task, init_seed, batch_seed, params, rule.init(params)
@@ -215,11 +228,17 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
     iteration = tf.Variable(0, dtype=tf.int64, name="iteration")
     best_val = tf.Variable(math.inf, dtype=tf.float64, name="best_val_loss")
     skipped = tf.Variable(0, dtype=tf.int64, name="skipped_updates")
-    ckpt = tf.train.Checkpoint(rule=rule, meta_optimizer=meta_optimizer, episode=episode_state,
-                               iteration=iteration, best_val_loss=best_val,
-                               skipped_updates=skipped)
-    manager = tf.train.CheckpointManager(ckpt, str(workdir / "ckpt"),
-                                         max_to_keep=train_cfg.keep_checkpoints)
+    ckpt = tf.train.Checkpoint(
+        rule=rule,
+        meta_optimizer=meta_optimizer,
+        episode=episode_state,
+        iteration=iteration,
+        best_val_loss=best_val,
+        skipped_updates=skipped,
+    )
+    manager = tf.train.CheckpointManager(
+        ckpt, str(workdir / "ckpt"), max_to_keep=train_cfg.keep_checkpoints
+    )
     if manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint).assert_consumed()
         log(f"resuming from {manager.latest_checkpoint} at meta-iteration {int(iteration)}")
@@ -230,14 +249,22 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
     val_fn = make_trajectory_fn(family, rule, meta_cfg.num_steps)
 
     def validate_and_keep_best(i):
-        losses = evaluation.rule_losses(val_fn, family, config.seed, seeding.VALIDATION,
-                                        train_cfg.num_val_tasks)
+        losses = evaluation.rule_losses(
+            val_fn, family, config.seed, seeding.VALIDATION, train_cfg.num_val_tasks
+        )
         val = evaluation.tuning_score(losses)
         improved = val < float(best_val.numpy())
         if improved:
             best_val.assign(val)
-            save_best(rule, workdir, {"iteration": i, "val_final_loss_mean": val,
-                                      "num_val_tasks": train_cfg.num_val_tasks})
+            save_best(
+                rule,
+                workdir,
+                {
+                    "iteration": i,
+                    "val_final_loss_mean": val,
+                    "num_val_tasks": train_cfg.num_val_tasks,
+                },
+            )
         return val, improved
 
     writer = tf.summary.create_file_writer(str(workdir / "train"))
@@ -245,8 +272,10 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
     i = int(iteration.numpy())
     window, window_start, consecutive_skips = [], time.time(), 0
     start_time = time.time()
-    log(f"meta-training {total} meta-iterations ({num_unrolls} unrolls of "
-        f"{meta_cfg.unroll_length} steps per episode) in {workdir}")
+    log(
+        f"meta-training {total} meta-iterations ({num_unrolls} unrolls of "
+        f"{meta_cfg.unroll_length} steps per episode) in {workdir}"
+    )
 
     def checkpoint(i):
         episode_state.store(params, state)
@@ -255,8 +284,9 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
     while i < total and stop.signal is None:
         episode, unroll = divmod(i, num_unrolls)
         if unroll == 0:
-            task, init_seed, batch_seed, params, state = _start_episode(family, rule,
-                                                                        config.seed, episode)
+            task, init_seed, batch_seed, params, state = _start_episode(
+                family, rule, config.seed, episode
+            )
         step0 = tf.constant(unroll * meta_cfg.unroll_length, tf.int32)
         params, state, m = learner.meta_step(params, state, task, batch_seed, step0)
         i += 1
@@ -271,7 +301,8 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
                 raise UserError(
                     f"meta-training diverged: {consecutive_skips} consecutive non-finite "
                     f"meta-updates were skipped (meta-iterations {i - consecutive_skips + 1}-{i})"
-                    f"; the last good checkpoint is in {workdir / 'ckpt'}")
+                    f"; the last good checkpoint is in {workdir / 'ckpt'}"
+                )
         else:
             consecutive_skips = 0
             window.append(float(m["mean_loss"]))
@@ -280,24 +311,32 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
             elapsed = time.time() - window_start
             rate = train_cfg.log_every / elapsed if elapsed > 0 else math.nan
             mean_loss = float(np.mean(window)) if window else math.nan
-            record = {"iteration": i, "mean_loss": mean_loss, "grad_norm": float(m["grad_norm"]),
-                      "unrolls_per_s": rate, "skipped_updates": int(skipped.numpy()),
-                      "wall_s": time.time() - start_time}
+            record = {
+                "iteration": i,
+                "mean_loss": mean_loss,
+                "grad_norm": float(m["grad_norm"]),
+                "unrolls_per_s": rate,
+                "skipped_updates": int(skipped.numpy()),
+                "wall_s": time.time() - start_time,
+            }
             with writer.as_default(step=i):
                 for key in ("mean_loss", "grad_norm", "unrolls_per_s"):
                     tf.summary.scalar(key, record[key])
             l2l_io.append_jsonl(metrics_path, record)
-            log(f"iter {i}/{total}  mean loss per step {mean_loss:.4g}  "
+            log(
+                f"iter {i}/{total}  mean loss per step {mean_loss:.4g}  "
                 f"|grad| {record['grad_norm']:.3g}  {rate:.1f} unrolls/s  "
-                f"skipped {record['skipped_updates']}")
+                f"skipped {record['skipped_updates']}"
+            )
             window, window_start = [], time.time()
 
         if i % train_cfg.eval_every == 0 or i == total:
             val, improved = validate_and_keep_best(i)
             with writer.as_default(step=i):
                 tf.summary.scalar("val_final_loss_mean", val)
-            l2l_io.append_jsonl(metrics_path, {"iteration": i, "val_final_loss_mean": val,
-                                               "best": improved})
+            l2l_io.append_jsonl(
+                metrics_path, {"iteration": i, "val_final_loss_mean": val, "best": improved}
+            )
             log(f"  validation final loss {val:.4g}" + ("  (new best, saved)" if improved else ""))
             window_start = time.time()  # keep validation time out of the throughput figure
 
@@ -305,11 +344,17 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
             checkpoint(i)
 
     writer.flush()
-    summary = {"iterations": i, "best_val_final_loss_mean": float(best_val.numpy()),
-               "wall_s": time.time() - start_time, "skipped_updates": int(skipped.numpy())}
+    summary = {
+        "iterations": i,
+        "best_val_final_loss_mean": float(best_val.numpy()),
+        "wall_s": time.time() - start_time,
+        "skipped_updates": int(skipped.numpy()),
+    }
     if stop.signal is not None:
         checkpoint(i)
         summary["interrupted"] = stop.signal
-        log(f"stopped by {stop.signal} at meta-iteration {i}; checkpoint saved. "
-            "Run the same command again to resume.")
+        log(
+            f"stopped by {stop.signal} at meta-iteration {i}; checkpoint saved. "
+            "Run the same command again to resume."
+        )
     return summary

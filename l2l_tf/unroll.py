@@ -12,8 +12,15 @@ from l2l_tf.optimizers.base import UpdateRule, apply_updates
 from l2l_tf.problems.base import TaskFamily
 
 
-def optimizee_step(family: TaskFamily, rule: UpdateRule, params, rule_state, task, batch,
-                   second_derivatives: bool = False):
+def optimizee_step(
+    family: TaskFamily,
+    rule: UpdateRule,
+    params,
+    rule_state,
+    task,
+    batch,
+    second_derivatives: bool = False,
+):
     """One step theta_{t+1} = theta_t + rule(grad f(theta_t)).
 
     Args:
@@ -38,8 +45,9 @@ def optimizee_step(family: TaskFamily, rule: UpdateRule, params, rule_state, tas
     return member_losses, apply_updates(params, updates), rule_state
 
 
-def make_trajectory_fn(family: TaskFamily, rule: UpdateRule, num_steps: int,
-                       jit_compile: bool = False):
+def make_trajectory_fn(
+    family: TaskFamily, rule: UpdateRule, num_steps: int, jit_compile: bool = False
+):
     """A compiled function running `rule` for `num_steps` steps on one task.
 
     The returned function maps an episode seed (shape [2]) to the member losses at every step,

@@ -59,7 +59,8 @@ class TruncatedBPTT:
         for t in tf.range(self.unroll_length):
             batch = self.family.batch(task, seeding.fold_in(batch_seed, step0 + t))
             member_losses, params, rule_state = optimizee_step(
-                self.family, self.rule, params, rule_state, task, batch, self.second_derivatives)
+                self.family, self.rule, params, rule_state, task, batch, self.second_derivatives
+            )
             # f(theta_0) does not depend on the meta-parameters; it is left out of the sum.
             if t > 0:
                 meta_loss += tf.reduce_mean(member_losses)
@@ -71,8 +72,7 @@ class TruncatedBPTT:
         """(meta_loss, grads w.r.t. the rule's trainable variables, params, rule_state)."""
         variables = self.rule.trainable_variables
         with tf.GradientTape() as tape:
-            meta_loss, params, rule_state = self.unroll(params, rule_state, task, batch_seed,
-                                                        step0)
+            meta_loss, params, rule_state = self.unroll(params, rule_state, task, batch_seed, step0)
         grads = tape.gradient(meta_loss, variables)
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
         return meta_loss, grads, params, rule_state
@@ -80,8 +80,9 @@ class TruncatedBPTT:
     def _meta_step(self, params, rule_state, task, batch_seed, step0):
         """One compiled meta-update. Non-finite meta-losses or gradients are skipped."""
         self.trace_count += 1  # Python side effect: runs once per trace, not per call.
-        meta_loss, grads, params, rule_state = self.meta_gradient(params, rule_state, task,
-                                                                  batch_seed, step0)
+        meta_loss, grads, params, rule_state = self.meta_gradient(
+            params, rule_state, task, batch_seed, step0
+        )
         grad_norm = tf.linalg.global_norm(grads)
         finite = tf.math.is_finite(meta_loss) & tf.math.is_finite(grad_norm)
         if self.clip_grad_norm:

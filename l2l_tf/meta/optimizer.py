@@ -19,8 +19,10 @@ class MetaOptimizer(tf.Module):
         self.targets = list(variables)
         initial = rule.init([v.read_value() for v in self.targets])
         self._structure = initial
-        self.slots = [tf.Variable(t, trainable=False, name=f"slot_{i}")
-                      for i, t in enumerate(tf.nest.flatten(initial))]
+        self.slots = [
+            tf.Variable(t, trainable=False, name=f"slot_{i}")
+            for i, t in enumerate(tf.nest.flatten(initial))
+        ]
 
     def state(self):
         return tf.nest.pack_sequence_as(self._structure, [s.read_value() for s in self.slots])

@@ -13,7 +13,8 @@ from l2l_tf.optimizers.base import UpdateRule
 
 
 def _hyper(value: float, name: str) -> tf.Variable:
-    return tf.Variable(float(value), trainable=False, dtype=tf.float32, name=name)
+    # float64, so a rate like 0.05 is exact for float64 optimizees; cast per use.
+    return tf.Variable(float(value), trainable=False, dtype=tf.float64, name=name)
 
 
 def _cast(v: tf.Variable, like: tf.Tensor) -> tf.Tensor:
@@ -50,8 +51,13 @@ class Momentum(UpdateRule):
     as PyTorch writes it): v <- mu * v + g;  u = -lr * (g + mu * v).
     """
 
-    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.9,
-                 nesterov: bool = False, name: str | None = None):
+    def __init__(
+        self,
+        learning_rate: float = 0.01,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        name: str | None = None,
+    ):
         super().__init__(name=name or ("nag" if nesterov else "momentum"))
         self.learning_rate = _hyper(learning_rate, "learning_rate")
         self.momentum = _hyper(momentum, "momentum")
@@ -86,8 +92,13 @@ class RMSprop(UpdateRule):
     s <- rho * s + (1 - rho) * g^2;  u = -lr * g / (sqrt(s) + eps).
     """
 
-    def __init__(self, learning_rate: float = 0.001, decay: float = 0.9, eps: float = 1e-8,
-                 name: str = "rmsprop"):
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        decay: float = 0.9,
+        eps: float = 1e-8,
+        name: str = "rmsprop",
+    ):
         super().__init__(name=name)
         self.learning_rate = _hyper(learning_rate, "learning_rate")
         self.decay = _hyper(decay, "decay")
@@ -119,8 +130,14 @@ class Adam(UpdateRule):
     u = -lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
     """
 
-    def __init__(self, learning_rate: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, name: str = "adam"):
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        name: str = "adam",
+    ):
         super().__init__(name=name)
         self.learning_rate = _hyper(learning_rate, "learning_rate")
         self.beta1 = beta1
@@ -128,9 +145,11 @@ class Adam(UpdateRule):
         self.eps = eps
 
     def init(self, params):
-        return AdamState(count=tf.zeros([], tf.int32),
-                         mu=[tf.zeros_like(p) for p in params],
-                         nu=[tf.zeros_like(p) for p in params])
+        return AdamState(
+            count=tf.zeros([], tf.int32),
+            mu=[tf.zeros_like(p) for p in params],
+            nu=[tf.zeros_like(p) for p in params],
+        )
 
     def step(self, grads, state, params):
         count = state.count + 1

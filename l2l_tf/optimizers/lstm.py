@@ -65,8 +65,9 @@ class CoordinatewiseLSTM(UpdateRule):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UserError(f"rule.{field} must be a positive integer, got {value!r}")
         if preprocess not in PREPROCESSORS:
-            raise UserError(f"rule.preprocess must be one of {sorted(PREPROCESSORS)}, "
-                            f"got {preprocess!r}")
+            raise UserError(
+                f"rule.preprocess must be one of {sorted(PREPROCESSORS)}, got {preprocess!r}"
+            )
         if not preprocess_p > 0:
             raise UserError(f"rule.preprocess_p must be positive, got {preprocess_p!r}")
         if not output_scale > 0:
@@ -84,16 +85,23 @@ class CoordinatewiseLSTM(UpdateRule):
         in_size = num_inputs
         for layer in range(num_layers):
             shape = [in_size + hidden_size, 4 * hidden_size]
-            self.kernels.append(tf.Variable(_glorot(shape, seeds[layer], self.dtype),
-                                            name=f"kernel_{layer}"))
+            self.kernels.append(
+                tf.Variable(_glorot(shape, seeds[layer], self.dtype), name=f"kernel_{layer}")
+            )
             # Gate order i, f, g, o; a forget-gate bias of 1 keeps memory early in training.
-            bias = tf.concat([tf.zeros([hidden_size], self.dtype),
-                              tf.ones([hidden_size], self.dtype),
-                              tf.zeros([2 * hidden_size], self.dtype)], axis=0)
+            bias = tf.concat(
+                [
+                    tf.zeros([hidden_size], self.dtype),
+                    tf.ones([hidden_size], self.dtype),
+                    tf.zeros([2 * hidden_size], self.dtype),
+                ],
+                axis=0,
+            )
             self.biases.append(tf.Variable(bias, name=f"bias_{layer}"))
             in_size = hidden_size
-        self.out_kernel = tf.Variable(_glorot([hidden_size, 1], seeds[-1], self.dtype),
-                                      name="out_kernel")
+        self.out_kernel = tf.Variable(
+            _glorot([hidden_size, 1], seeds[-1], self.dtype), name="out_kernel"
+        )
         self.out_bias = tf.Variable(tf.zeros([1], self.dtype), name="out_bias")
 
     def features(self, g: tf.Tensor) -> tf.Tensor:

@@ -33,8 +33,13 @@ class Quadratic(TaskFamily):
         init_scale: float = 0.01,
         dtype: tf.DType = tf.float32,
     ):
-        check_positive(dims=dims, batch_size=batch_size, w_scale=w_scale, y_scale=y_scale,
-                       init_scale=init_scale)
+        check_positive(
+            dims=dims,
+            batch_size=batch_size,
+            w_scale=w_scale,
+            y_scale=y_scale,
+            init_scale=init_scale,
+        )
         self.dims = int(dims)
         self.batch_size = int(batch_size)
         self.w_scale = float(w_scale)

@@ -1,0 +1,39 @@
+"""Shared fixtures. Tests use tiny shapes so the default suite stays fast on 2 CPU cores."""
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def tiny_quadratic_config():
+    """configs/quadratic.py:quick made smaller still: a few seconds of meta-training."""
+    from configs import quadratic
+
+    c = quadratic.get_config("quick")
+    c.problem.dims = 3
+    c.problem.batch_size = 4
+    c.rule.hidden_size = 4
+    c.meta.num_steps = 6
+    c.meta.unroll_length = 2
+    c.train.num_meta_iterations = 8
+    c.train.log_every = 4
+    c.train.eval_every = 4
+    c.train.checkpoint_every = 4
+    c.train.num_val_tasks = 8
+    c.eval.num_tasks = 10
+    c.eval.num_steps = 6
+    c.eval.num_tuning_tasks = 8
+    c.eval.lr_grid = (0.01, 0.1)
+    return c
+
+
+@pytest.fixture
+def tiny_config():
+    return tiny_quadratic_config()

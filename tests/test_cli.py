@@ -1,0 +1,129 @@
+"""The command-line mains: an end-to-end run, and one-line errors with non-zero exits."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+TINY = [
+    "--config.problem.dims=3",
+    "--config.problem.batch_size=4",
+    "--config.rule.hidden_size=4",
+    "--config.meta.num_steps=4",
+    "--config.meta.unroll_length=2",
+    "--config.train.num_meta_iterations=4",
+    "--config.train.num_val_tasks=4",
+    "--config.eval.num_tuning_tasks=4",
+    "--config.eval.lr_grid=(0.01,0.1)",
+]
+
+
+def run(script, *args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def error_line(proc):
+    """The last stderr line; asserts there is no traceback."""
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.stderr.strip().splitlines()[-1]
+
+
+def test_train_then_evaluate(tmp_path):
+    workdir = tmp_path / "run"
+    proc = run(
+        "train_optimizer.py", "--config=configs/quadratic.py:quick", f"--workdir={workdir}", *TINY
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "iter 4/4" in proc.stdout
+    proc = run("evaluate.py", f"--workdir={workdir}", "--num_tasks=6", "--num_steps=5")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((workdir / "eval" / "results.json").read_text())
+    assert results["num_tasks"] == 6 and results["num_steps"] == 5
+    assert "| learned |" in proc.stdout
+    # Running the same command again resumes (and has nothing left to do).
+    proc = run(
+        "train_optimizer.py", "--config=configs/quadratic.py:quick", f"--workdir={workdir}", *TINY
+    )
+    assert proc.returncode == 0 and "resuming" in proc.stdout
+
+
+def test_evaluate_baselines_alone(tmp_path):
+    proc = run(
+        "evaluate.py",
+        "--config=configs/quadratic.py:quick",
+        *TINY,
+        f"--output_dir={tmp_path}",
+        "--num_tasks=4",
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert "learned" not in results["optimizers"] and "adam" in results["optimizers"]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--config=configs/nope.py"], "config file 'configs/nope.py' not found"),
+        (
+            ["--config=configs/quadratic.py", "--config.meta.unrol_length=5"],
+            "unknown config field 'config.meta.unrol_length'; did you mean 'unroll_length'?",
+        ),
+        (
+            ["--config=configs/quadratic.py", "--config.meta.unroll_length=30"],
+            "meta.unroll_length (30) must divide meta.num_steps (100)",
+        ),
+        (
+            ["--config=configs/quadratic.py", "--config.problem.dims=0"],
+            "problem.dims must be a positive number",
+        ),
+        (
+            ["--config=configs/quadratic.py", "--config.problem.batch_size=-4"],
+            "problem.batch_size must be a positive number",
+        ),
+    ],
+)
+def test_train_bad_input(tmp_path, args, message):
+    proc = run("train_optimizer.py", *args, f"--workdir={tmp_path / 'w'}")
+    assert proc.returncode == 2
+    assert error_line(proc).startswith(f"error: {message}")
+
+
+def test_evaluate_bad_workdirs(tmp_path):
+    proc = run("evaluate.py", f"--workdir={tmp_path / 'missing'}")
+    assert proc.returncode == 2 and "does not exist" in error_line(proc)
+    (tmp_path / "foreign").mkdir()
+    proc = run("evaluate.py", f"--workdir={tmp_path / 'foreign'}")
+    assert proc.returncode == 2 and "not an l2l_tf work directory" in error_line(proc)
+
+
+def test_evaluate_without_checkpoint_and_with_mismatch(tmp_path):
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    from configs import quadratic
+    from l2l_tf import config as config_lib
+
+    (workdir / "config.json").write_text(config_lib.to_json(quadratic.get_config("quick")))
+    proc = run("evaluate.py", f"--workdir={workdir}")
+    assert proc.returncode == 2 and "no trained optimizer" in error_line(proc)
+    proc = run(
+        "train_optimizer.py",
+        "--config=configs/quadratic.py:quick",
+        f"--workdir={workdir}",
+        *TINY,
+        "--overwrite",
+    )
+    assert proc.returncode == 0, proc.stderr
+    proc = run("evaluate.py", f"--workdir={workdir}", "--config.rule.hidden_size=9")
+    assert proc.returncode == 2 and "does not match the config's rule" in error_line(proc)

@@ -1,0 +1,149 @@
+"""Meta-gradients against central finite differences; truncation; tracing count."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from l2l_tf import seeding
+from l2l_tf.meta import MetaOptimizer, TruncatedBPTT
+from l2l_tf.optimizers import SGD, CoordinatewiseLSTM, apply_updates
+from l2l_tf.problems import Quadratic
+
+
+def make_learner(unroll_length, second_derivatives=False, dtype=tf.float64, preprocess="none"):
+    family = Quadratic(dims=3, batch_size=2, dtype=dtype, init_scale=0.5)
+    rule = CoordinatewiseLSTM(
+        hidden_size=3, num_layers=2, preprocess=preprocess, output_scale=0.1, dtype=dtype
+    )
+    meta_opt = MetaOptimizer(SGD(0.0), rule.trainable_variables)
+    learner = TruncatedBPTT(
+        family, rule, meta_opt, unroll_length, second_derivatives=second_derivatives
+    )
+    return family, rule, learner
+
+
+def episode(family, rule, index=0):
+    task_seed, init_seed, batch_seed = seeding.episode_seeds(seeding.task_seed(0, 0, index))
+    task = family.sample(task_seed)
+    params = family.init_params(task, init_seed)
+    return task, params, rule.init(params), batch_seed
+
+
+def replay_meta_loss(family, rule, task, params, state, recorded_grads):
+    """The meta-loss with the optimizee's gradients held at recorded values.
+
+    Dropping second derivatives means exactly this: the rule's inputs g_t are constants, while
+    the losses still depend on the meta-parameters through theta_t.
+    """
+    total = 0.0
+    for grads in recorded_grads:
+        updates, state = rule.step(grads, state, params)
+        params = apply_updates(params, updates)
+        total += tf.reduce_mean(family.member_losses(params, task, ()))
+    return total
+
+
+def recorded_gradients(family, rule, task, params, state, steps):
+    out = []
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            loss = family.loss(params, task, ())
+        grads = tape.gradient(loss, params)
+        out.append(grads)
+        updates, state = rule.step(grads, state, params)
+        params = apply_updates(params, updates)
+    return out
+
+
+def directional_fd(fn, variables, direction, eps=1e-5):
+    originals = [v.numpy() for v in variables]
+    for v, o, d in zip(variables, originals, direction):
+        v.assign(o + eps * d)
+    plus = float(fn())
+    for v, o, d in zip(variables, originals, direction):
+        v.assign(o - eps * d)
+    minus = float(fn())
+    for v, o in zip(variables, originals):
+        v.assign(o)
+    return (plus - minus) / (2 * eps)
+
+
+@pytest.mark.parametrize("preprocess", ["none", "log_sign"])
+@pytest.mark.parametrize("second_derivatives", [True, False])
+def test_meta_gradient_matches_finite_differences(second_derivatives, preprocess):
+    family, rule, learner = make_learner(3, second_derivatives, preprocess=preprocess)
+    task, params, state, batch_seed = episode(family, rule)
+    step0 = tf.constant(0)
+    _, grads, _, _ = learner.meta_gradient(params, state, task, batch_seed, step0)
+    variables = rule.trainable_variables
+
+    if second_derivatives:
+        fn = lambda: learner.unroll(params, state, task, batch_seed, step0)[0]
+    else:
+        recorded = recorded_gradients(family, rule, task, params, state, 3)
+        fn = lambda: replay_meta_loss(family, rule, task, params, state, recorded)
+
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        direction = [rng.normal(size=v.shape) for v in variables]
+        analytic = sum(float(tf.reduce_sum(g * d)) for g, d in zip(grads, direction))
+        numeric = directional_fd(fn, variables, direction)
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_dropping_second_derivatives_changes_the_gradient():
+    family, rule, first = make_learner(3, second_derivatives=False)
+    _, _, second = make_learner(3, second_derivatives=True)
+    second.rule = rule  # same rule, same variables
+    task, params, state, batch_seed = episode(family, rule)
+    g1 = first.meta_gradient(params, state, task, batch_seed, tf.constant(0))[1]
+    g2 = second.meta_gradient(params, state, task, batch_seed, tf.constant(0))[1]
+    diff = sum(float(tf.reduce_sum(tf.abs(a - b))) for a, b in zip(g1, g2))
+    assert diff > 1e-6
+
+
+def test_two_truncated_unrolls_equal_one_long_unroll():
+    family, rule, short = make_learner(3)
+    long = TruncatedBPTT(family, rule, short.meta_optimizer, 6)
+    task, params, state, batch_seed = episode(family, rule)
+    loss_a, p_a, s_a = short.unroll(params, state, task, batch_seed, tf.constant(0))
+    loss_b, p_b, s_b = short.unroll(p_a, s_a, task, batch_seed, tf.constant(3))
+    loss_long, p_long, s_long = long.unroll(params, state, task, batch_seed, tf.constant(0))
+    np.testing.assert_allclose(float(loss_a + loss_b), float(loss_long), rtol=1e-12)
+    np.testing.assert_allclose(p_b[0].numpy(), p_long[0].numpy(), rtol=1e-12)
+    for x, y in zip(tf.nest.flatten(s_b), tf.nest.flatten(s_long)):
+        np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-12)
+
+
+def test_meta_step_traces_once_across_tasks_and_unrolls():
+    family, rule, learner = make_learner(2, dtype=tf.float32)
+    for index in range(3):
+        task, params, state, batch_seed = episode(family, rule, index)
+        for unroll in range(3):
+            params, state, metrics = learner.meta_step(
+                params, state, task, batch_seed, tf.constant(unroll * 2)
+            )
+            assert np.isfinite(float(metrics["meta_loss"]))
+    assert learner.trace_count == 1
+
+
+def test_meta_step_updates_meta_parameters_and_skips_non_finite():
+    family = Quadratic(dims=3, batch_size=2)
+    rule = CoordinatewiseLSTM(hidden_size=3, output_scale=0.1)
+    meta_opt = MetaOptimizer(SGD(0.01), rule.trainable_variables)
+    learner = TruncatedBPTT(family, rule, meta_opt, 2, clip_grad_norm=1.0)
+    task, params, state, batch_seed = episode(family, rule)
+    before = [v.numpy().copy() for v in rule.trainable_variables]
+    _, _, metrics = learner.meta_step(params, state, task, batch_seed, tf.constant(0))
+    assert not bool(metrics["skipped"])
+    moved = [v.numpy() for v in rule.trainable_variables]
+    # Clipped to norm 1, an SGD step of 0.01 moves the variables by at most 0.01 in norm.
+    step = np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(moved, before)))
+    assert 0 < step <= 0.01 + 1e-6
+
+    bad_params = [tf.fill(params[0].shape, np.nan)]
+    _, _, metrics = learner.meta_step(bad_params, state, task, batch_seed, tf.constant(0))
+    assert bool(metrics["skipped"])
+    for v, m in zip(rule.trainable_variables, moved):
+        np.testing.assert_array_equal(v.numpy(), m)

@@ -1,0 +1,185 @@
+"""Every update rule against a numpy reference, and the LSTM rule's state and shapes."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from l2l_tf.optimizers import UPDATE_RULES, make_rule
+from l2l_tf.optimizers.lstm import CoordinatewiseLSTM, flatten, unflatten
+from l2l_tf.optimizers.preprocess import log_sign
+
+
+def np_sgd(grads, lr):
+    return [[-lr * g for g in gs] for gs in grads]
+
+
+def np_momentum(grads, lr, mu=0.9, nesterov=False):
+    v = [np.zeros_like(g) for g in grads[0]]
+    out = []
+    for gs in grads:
+        us = []
+        for k, g in enumerate(gs):
+            v[k] = mu * v[k] + g
+            us.append(-lr * (g + mu * v[k] if nesterov else v[k]))
+        out.append(us)
+    return out
+
+
+def np_rmsprop(grads, lr, rho=0.9, eps=1e-8):
+    s = [np.zeros_like(g) for g in grads[0]]
+    out = []
+    for gs in grads:
+        us = []
+        for k, g in enumerate(gs):
+            s[k] = rho * s[k] + (1 - rho) * g * g
+            us.append(-lr * g / (np.sqrt(s[k]) + eps))
+        out.append(us)
+    return out
+
+
+def np_adam(grads, lr, b1=0.9, b2=0.999, eps=1e-8):
+    m = [np.zeros_like(g) for g in grads[0]]
+    v = [np.zeros_like(g) for g in grads[0]]
+    out = []
+    for t, gs in enumerate(grads, start=1):
+        us = []
+        for k, g in enumerate(gs):
+            m[k] = b1 * m[k] + (1 - b1) * g
+            v[k] = b2 * v[k] + (1 - b2) * g * g
+            us.append(-lr * (m[k] / (1 - b1**t)) / (np.sqrt(v[k] / (1 - b2**t)) + eps))
+        out.append(us)
+    return out
+
+
+REFERENCES = {
+    "sgd": np_sgd,
+    "momentum": np_momentum,
+    "nag": lambda g, lr: np_momentum(g, lr, nesterov=True),
+    "rmsprop": np_rmsprop,
+    "adam": np_adam,
+}
+
+
+def test_every_hand_rule_has_a_reference():
+    hand = {name for name, cls in UPDATE_RULES.items() if not getattr(cls, "learned", False)}
+    assert hand == set(REFERENCES)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_hand_rule_matches_numpy(name):
+    rng = np.random.default_rng(0)
+    shapes = [(3, 2), (4,)]
+    grads = [[rng.normal(size=s) for s in shapes] for _ in range(5)]
+    lr = 0.05
+    rule = make_rule({"name": name, "learning_rate": lr})
+    params = [tf.zeros(s, tf.float64) for s in shapes]
+    state = rule.init(params)
+    expected = REFERENCES[name](grads, lr)
+    for t, gs in enumerate(grads):
+        updates, new_state = rule.step([tf.constant(g) for g in gs], state, params)
+        assert tf.nest.map_structure(lambda t: t.shape, new_state) == tf.nest.map_structure(
+            lambda t: t.shape, state
+        )
+        state = new_state
+        for u, e in zip(updates, expected[t]):
+            np.testing.assert_allclose(u.numpy(), e, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_learning_rate_change_does_not_retrace(name):
+    rule = make_rule({"name": name, "learning_rate": 0.1})
+    params = [tf.ones([3])]
+    traces = []
+
+    @tf.function
+    def step(g):
+        traces.append(1)
+        return rule.step([g], rule.init(params), params)[0][0]
+
+    a = step(tf.ones([3])).numpy()
+    rule.learning_rate.assign(0.2)
+    b = step(tf.ones([3])).numpy()
+    assert len(traces) == 1
+    np.testing.assert_allclose(b, 2 * a, rtol=1e-6)
+
+
+def test_log_sign_matches_paper_formula():
+    p = 10.0
+    g = np.array([3.0, -0.5, 1e-6, -1e-7, 0.0, np.exp(-p) * 1.0001])
+    expected = []
+    for x in g:
+        if abs(x) >= np.exp(-p):
+            expected.append([np.log(abs(x)) / p, np.sign(x)])
+        else:
+            expected.append([-1.0, np.exp(p) * x])
+    np.testing.assert_allclose(log_sign(tf.constant(g), p).numpy(), expected, rtol=1e-12)
+
+
+def test_log_sign_gradient_is_finite_at_zero():
+    g = tf.constant([0.0, 1e-9, 2.0], tf.float64)
+    with tf.GradientTape() as tape:
+        tape.watch(g)
+        y = tf.reduce_sum(log_sign(g))
+    assert np.all(np.isfinite(tape.gradient(y, g).numpy()))
+
+
+@pytest.mark.parametrize("preprocess", ["none", "log_sign"])
+def test_lstm_state_and_shapes(preprocess):
+    rule = CoordinatewiseLSTM(hidden_size=4, num_layers=2, preprocess=preprocess)
+    params = [tf.zeros([2, 3]), tf.zeros([5])]
+    state = rule.init(params)
+    assert [h.shape for h in state.h] == [tf.TensorShape([11, 4])] * 2
+    grads = [tf.random.normal([2, 3]), tf.random.normal([5])]
+    updates, new_state = rule.step(grads, state, params)
+    assert [u.shape for u in updates] == [p.shape for p in params]
+    assert tf.nest.map_structure(lambda t: t.shape, new_state) == tf.nest.map_structure(
+        lambda t: t.shape, state
+    )
+    assert not np.allclose(new_state.h[0].numpy(), 0.0)
+    # 2 layers: kernels, biases, and the output layer.
+    assert len(rule.trainable_variables) == 6
+
+
+def test_lstm_is_coordinatewise_with_shared_weights():
+    """Each coordinate's update depends only on its own gradient history."""
+    rule = CoordinatewiseLSTM(hidden_size=3, num_layers=2, preprocess="log_sign")
+    g = tf.constant([0.3, -2.0, 1e-3, 5.0])
+    params = [tf.zeros([4])]
+    together, _ = rule.step([g], rule.init(params), params)
+    for k in range(4):
+        alone, _ = rule.step([g[k : k + 1]], rule.init([tf.zeros([1])]), [tf.zeros([1])])
+        np.testing.assert_allclose(alone[0].numpy(), together[0].numpy()[k : k + 1], rtol=1e-5)
+
+
+def test_lstm_matches_numpy_reference():
+    rule = CoordinatewiseLSTM(
+        hidden_size=3, num_layers=2, preprocess="none", output_scale=0.5, dtype=tf.float64
+    )
+    params = [tf.zeros([4], tf.float64)]
+    state = rule.init(params)
+    rng = np.random.default_rng(1)
+    h = [np.zeros((4, 3)) for _ in range(2)]
+    c = [np.zeros((4, 3)) for _ in range(2)]
+    sig = lambda x: 1 / (1 + np.exp(-x))
+    for _ in range(3):
+        g = rng.normal(size=4)
+        updates, state = rule.step([tf.constant(g)], state, params)
+        x = g[:, None]
+        for layer in range(2):
+            z = (
+                np.concatenate([x, h[layer]], 1) @ rule.kernels[layer].numpy()
+                + rule.biases[layer].numpy()
+            )
+            i, f, gg, o = np.split(z, 4, axis=1)
+            c[layer] = sig(f) * c[layer] + sig(i) * np.tanh(gg)
+            h[layer] = sig(o) * np.tanh(c[layer])
+            x = h[layer]
+        expected = 0.5 * (x @ rule.out_kernel.numpy() + rule.out_bias.numpy())[:, 0]
+        np.testing.assert_allclose(updates[0].numpy(), expected, rtol=1e-10)
+
+
+def test_flatten_roundtrip():
+    ts = [tf.reshape(tf.range(6.0), [2, 3]), tf.constant([7.0])]
+    back = unflatten(flatten(ts), ts)
+    for a, b in zip(ts, back):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

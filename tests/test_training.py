@@ -1,0 +1,151 @@
+"""The training loop and evaluation in-process: files, resume, refusals, results."""
+
+import json
+
+import numpy as np
+import pytest
+
+from l2l_tf import evaluation, training
+from l2l_tf.errors import UserError
+
+
+def quiet(*args, **kwargs):
+    pass
+
+
+def rule_values(workdir, config):
+    rule = training.build_learned_rule(config)
+    import tensorflow as tf
+
+    ckpt = tf.train.Checkpoint(rule=rule)
+    ckpt.restore(tf.train.latest_checkpoint(str(workdir / "ckpt"))).expect_partial()
+    return [v.numpy() for v in rule.trainable_variables]
+
+
+def test_train_writes_every_file(tmp_path, tiny_config):
+    summary = training.train(tiny_config, tmp_path, log=quiet)
+    assert summary["iterations"] == 8
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["meta"]["unroll_length"] == 2
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records if "mean_loss" in r] == [4, 8]
+    assert all(np.isfinite(r["mean_loss"]) for r in records if "mean_loss" in r)
+    assert any("val_final_loss_mean" in r for r in records)
+    info = json.loads((tmp_path / "best" / "info.json").read_text())
+    assert info["iteration"] in (4, 8)
+    assert (tmp_path / "ckpt" / "checkpoint").is_file()
+    assert list((tmp_path / "train").iterdir())  # TensorBoard events
+
+
+def test_resume_continues_exactly(tmp_path, tiny_config):
+    # 3 unrolls per episode; stopping at 4 leaves an episode half done.
+    tiny_config.meta.num_steps = 6
+    straight = tmp_path / "straight"
+    training.train(tiny_config, straight, log=quiet)
+
+    resumed = tmp_path / "resumed"
+    first = tiny_config.copy_and_resolve_references()
+    first.train.num_meta_iterations = 4
+    training.train(first, resumed, log=quiet)
+    lines = []
+    training.train(tiny_config, resumed, log=lines.append)  # num_meta_iterations is safe
+    assert any("resuming" in line and "meta-iteration 4" in line for line in lines)
+    for a, b in zip(rule_values(straight, tiny_config), rule_values(resumed, tiny_config)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_changed_config_is_refused_unless_overwrite(tmp_path, tiny_config):
+    training.train(tiny_config, tmp_path, log=quiet)
+    changed = tiny_config.copy_and_resolve_references()
+    changed.rule.hidden_size = 5
+    with pytest.raises(UserError, match="rule.hidden_size.*--overwrite"):
+        training.train(changed, tmp_path, log=quiet)
+    summary = training.train(changed, tmp_path, overwrite=True, log=quiet)
+    assert summary["iterations"] == 8
+    assert json.loads((tmp_path / "config.json").read_text())["rule"]["hidden_size"] == 5
+
+
+def test_busy_workdir_is_refused(tmp_path, tiny_config):
+    with training.WorkdirLock(tmp_path):
+        with pytest.raises(UserError, match="in use"):
+            training.train(tiny_config, tmp_path, log=quiet)
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("meta.unroll_length", 4, "must divide meta.num_steps"),
+        ("meta.num_steps", 0, "meta.num_steps must be a positive integer"),
+        ("train.num_meta_iterations", -3, "train.num_meta_iterations"),
+        ("meta.learning_rate", 0.0, "meta.learning_rate"),
+        ("eval.lr_grid", (), "eval.lr_grid"),
+        ("eval.baselines", ("adam", "adagrad"), "adagrad"),
+        ("meta.optimizer", "lstm", "meta.optimizer"),
+        ("rule.hidden_size", 0, "rule.hidden_size"),
+        ("rule.preprocess", "log", "rule.preprocess"),
+        ("problem.dims", -2, "problem.dims"),
+    ],
+)
+def test_bad_config_fields_are_named(tmp_path, tiny_config, field, value, message):
+    section, name = field.split(".")
+    with tiny_config.unlocked():
+        tiny_config[section][name] = value
+    with pytest.raises(UserError, match=message):
+        training.train(tiny_config, tmp_path, log=quiet)
+
+
+def test_evaluate_writes_results_with_the_promised_shape(tmp_path, tiny_config):
+    training.train(tiny_config, tmp_path, log=quiet)
+    results = evaluation.evaluate(tiny_config, workdir=tmp_path, log=quiet)
+    on_disk = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert on_disk["problem"] == "quadratic"
+    assert on_disk["num_tasks"] == 10 and on_disk["num_steps"] == 6
+    assert set(on_disk["optimizers"]) == {"learned", "sgd", "momentum", "nag", "rmsprop", "adam"}
+    for name, r in on_disk["optimizers"].items():
+        assert len(r["curve_mean"]) == 7
+        assert np.isfinite(r["final_loss_mean"]) and r["final_loss_sem"] >= 0
+        assert (r["learning_rate"] is None) == (name == "learned")
+        if name != "learned":
+            assert r["learning_rate"] in (0.01, 0.1)
+    assert (
+        results["optimizers"]["adam"]["final_loss_mean"]
+        == on_disk["optimizers"]["adam"]["final_loss_mean"]
+    )
+    csv_lines = (tmp_path / "eval" / "curves.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("step,learned,sgd") and len(csv_lines) == 8
+    assert (tmp_path / "eval" / "loss_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_baselines_are_tuned_on_validation_not_test_tasks(tiny_config):
+    """The chosen rate is the argmin of the validation score, and the grid is reported."""
+    from l2l_tf.problems import make_task_family
+
+    family = make_task_family(tiny_config.problem)
+    results = evaluation.evaluate_rules(
+        family, tiny_config, num_tasks=10, num_steps=6, seed=0, log=quiet
+    )
+    for name in tiny_config.eval.baselines:
+        r = results["optimizers"][name]
+        scores = {float(k): v for k, v in r["lr_search"].items()}
+        assert r["learning_rate"] == min(scores, key=scores.get)
+
+
+def test_summary_counts_diverged_tasks_instead_of_averaging_them():
+    losses = np.array([[1.0, 1.0, 1.0], [0.5, np.inf, 0.25]])
+    s = evaluation.summarize(losses)
+    assert s["diverged"] == 1
+    assert s["final_loss_mean"] == pytest.approx(0.375)
+
+
+def test_evaluate_without_checkpoint_or_with_mismatch(tmp_path, tiny_config):
+    with pytest.raises(UserError, match="no trained optimizer"):
+        evaluation.evaluate(tiny_config, workdir=tmp_path, log=quiet)
+    training.train(tiny_config, tmp_path, log=quiet)
+    other = tiny_config.copy_and_resolve_references()
+    other.rule.hidden_size = 7
+    with pytest.raises(UserError, match="does not match"):
+        evaluation.evaluate(other, workdir=tmp_path, log=quiet)
+    other = tiny_config.copy_and_resolve_references()
+    other.rule.num_layers = 1
+    with pytest.raises(UserError, match="does not match"):
+        evaluation.evaluate(other, workdir=tmp_path, log=quiet)
