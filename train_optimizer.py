@@ -5,6 +5,8 @@ Running the same command again resumes from DIR/ckpt/. Every config field can be
 for example --config.meta.unroll_length=10 or --config.train.num_meta_iterations=500.
 """
 
+import sys
+
 from l2l_tf.cli import parse_flags, quiet_tensorflow, run_main
 
 quiet_tensorflow()
@@ -30,7 +32,12 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # TensorFlow's saver logs at INFO
     from l2l_tf import training
 
-    run_main(lambda: training.train(_CONFIG.value, _WORKDIR.value, overwrite=_OVERWRITE.value))
+    def go():
+        summary = training.train(_CONFIG.value, _WORKDIR.value, overwrite=_OVERWRITE.value)
+        if "exit_status" in summary:  # stopped by a signal: tell scripts it did not finish
+            sys.exit(summary["exit_status"])
+
+    run_main(go)
 
 
 if __name__ == "__main__":

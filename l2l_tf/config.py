@@ -6,6 +6,7 @@ to `WORKDIR/config.json`, from which `evaluate.py --workdir=DIR` rebuilds everyt
 """
 
 import json
+import math
 from pathlib import Path
 
 import ml_collections
@@ -45,10 +46,11 @@ def _positive(config, dotted, allow_zero=False):
     ok = (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
+        and math.isfinite(value)
         and (value >= 0 if allow_zero else value > 0)
     )
     if not ok:
-        kind = "non-negative" if allow_zero else "positive"
+        kind = "finite non-negative" if allow_zero else "finite positive"
         raise UserError(f"{dotted} must be a {kind} number, got {value!r}")
     return value
 

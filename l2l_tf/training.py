@@ -72,7 +72,7 @@ class _StopRequest:
         return self
 
     def _handle(self, signum, frame):
-        self.signal = signal.Signals(signum).name
+        self.signal = signal.Signals(signum)
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
@@ -183,8 +183,8 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
       log: where progress lines go.
 
     Returns:
-      A summary: iterations done, best validation loss and its iteration, wall time, and
-      `interrupted` (the signal's name) if a signal stopped the run early.
+      A summary: iterations done, best validation loss, wall time, and, if a signal stopped
+      the run early, `interrupted` (the signal's name) and `exit_status` (128 + its number).
     """
     config_lib.validate(config)
     workdir = Path(workdir)
@@ -207,6 +207,74 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
         )
         with _StopRequest() as stop:
             return _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, log)
+
+
+def _checkpoint_manager(ckpt, directory: Path, keep: int, log) -> tf.train.CheckpointManager:
+    try:
+        return tf.train.CheckpointManager(ckpt, str(directory), max_to_keep=keep)
+    except Exception as e:  # an unreadable 'checkpoint' state file (e.g. cut short by a kill)
+        log(
+            f"warning: {directory / 'checkpoint'} is unreadable ({_first_line(e)}); "
+            "rebuilding it from the checkpoint files"
+        )
+        (directory / "checkpoint").unlink(missing_ok=True)
+        return tf.train.CheckpointManager(ckpt, str(directory), max_to_keep=keep)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def checkpoint_paths(directory: Path) -> list[str]:
+    """Checkpoint prefixes in `directory`, newest first (by their number, not the state file)."""
+    numbered = []
+    for index in Path(directory).glob("ckpt-*.index"):
+        suffix = index.name[len("ckpt-") : -len(".index")]
+        if suffix.isdigit():
+            numbered.append((int(suffix), str(index.with_suffix(""))))
+    return [path for _, path in sorted(numbered, reverse=True)]
+
+
+def restore_latest(ckpt: tf.train.Checkpoint, directory: Path, log=print) -> str | None:
+    """Restores the newest readable checkpoint; a corrupt one is reported and skipped.
+
+    Returns:
+      The prefix restored, or None if there is no checkpoint at all.
+
+    Raises:
+      UserError: if checkpoints exist but none can be read.
+    """
+    paths = checkpoint_paths(directory)
+    for path in paths:
+        try:
+            ckpt.restore(path).assert_consumed()
+            return path
+        except Exception as e:  # truncated or empty files fail in many different ways
+            log(
+                f"warning: checkpoint {path} is unreadable ({_first_line(e)}); "
+                "falling back to the previous one"
+            )
+    if paths:
+        raise UserError(f"no readable checkpoint in {directory}; pass --overwrite to start over")
+    return None
+
+
+def _trim_metrics(path: Path, iteration: int) -> None:
+    """Drops metrics records past `iteration`: the resumed run will log those steps again."""
+    if not path.exists():
+        return
+    import json
+
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a kill
+        if record.get("iteration", 0) <= iteration:
+            kept.append(line + "\n")
+    l2l_io.write_text(path, "".join(kept))
 
 
 def _start_episode(family, rule, seed, episode):
@@ -236,12 +304,11 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
         best_val_loss=best_val,
         skipped_updates=skipped,
     )
-    manager = tf.train.CheckpointManager(
-        ckpt, str(workdir / "ckpt"), max_to_keep=train_cfg.keep_checkpoints
-    )
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_consumed()
-        log(f"resuming from {manager.latest_checkpoint} at meta-iteration {int(iteration)}")
+    manager = _checkpoint_manager(ckpt, workdir / "ckpt", train_cfg.keep_checkpoints, log)
+    restored = restore_latest(ckpt, workdir / "ckpt", log)
+    if restored:
+        log(f"resuming from {restored} at meta-iteration {int(iteration)}")
+        _trim_metrics(workdir / "metrics.jsonl", int(iteration))
         episode = int(iteration) // num_unrolls
         task, init_seed, batch_seed, _, _ = _start_episode(family, rule, config.seed, episode)
         params, state = episode_state.load()
@@ -352,9 +419,10 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
     }
     if stop.signal is not None:
         checkpoint(i)
-        summary["interrupted"] = stop.signal
+        summary["interrupted"] = stop.signal.name
+        summary["exit_status"] = 128 + int(stop.signal)
         log(
-            f"stopped by {stop.signal} at meta-iteration {i}; checkpoint saved. "
+            f"stopped by {stop.signal.name} at meta-iteration {i}; checkpoint saved. "
             "Run the same command again to resume."
         )
     return summary

@@ -11,6 +11,7 @@ objective is the *sum* of the member losses, so each member receives exactly its
 (the gradient of a mean would shrink each member's gradient by the batch size).
 """
 
+import math
 from typing import Any
 
 import tensorflow as tf
@@ -50,7 +51,8 @@ class TaskFamily:
 
 
 def check_positive(**fields) -> None:
-    """Raises a `UserError` naming the first field that is not a positive number."""
+    """Raises a `UserError` naming the first field that is not a finite positive number."""
     for name, value in fields.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not numeric or not math.isfinite(value) or not value > 0:
             raise UserError(f"problem.{name} must be a positive number, got {value!r}")
