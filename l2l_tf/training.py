@@ -380,6 +380,8 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
             mean_loss = float(np.mean(window)) if window else math.nan
             record = {
                 "iteration": i,
+                # The meta-loss of an unroll is the sum of its steps' mean losses.
+                "meta_loss": mean_loss * meta_cfg.unroll_length,
                 "mean_loss": mean_loss,
                 "grad_norm": float(m["grad_norm"]),
                 "unrolls_per_s": rate,
@@ -387,11 +389,12 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
                 "wall_s": time.time() - start_time,
             }
             with writer.as_default(step=i):
-                for key in ("mean_loss", "grad_norm", "unrolls_per_s"):
+                for key in ("meta_loss", "mean_loss", "grad_norm", "unrolls_per_s"):
                     tf.summary.scalar(key, record[key])
             l2l_io.append_jsonl(metrics_path, record)
             log(
-                f"iter {i}/{total}  mean loss per step {mean_loss:.4g}  "
+                f"iter {i}/{total}  meta-loss {record['meta_loss']:.4g} "
+                f"(mean loss per step {mean_loss:.4g})  "
                 f"|grad| {record['grad_norm']:.3g}  {rate:.1f} unrolls/s  "
                 f"skipped {record['skipped_updates']}"
             )
