@@ -10,7 +10,14 @@ With --workdir the config is DIR/config.json; its fields can still be overridden
 
 import sys
 
-from l2l_tf.cli import exit_with_flag_error, flag_value, parse_flags, quiet_tensorflow, run_main
+from l2l_tf.cli import (
+    apply_threads,
+    exit_with_flag_error,
+    flag_value,
+    parse_flags,
+    quiet_tensorflow,
+    run_main,
+)
 
 quiet_tensorflow()
 
@@ -73,6 +80,7 @@ def main(argv):
                 "--workdir uses DIR/config.json: pass either --workdir or --config "
                 "(override fields with --config.FIELD=VALUE)"
             )
+        apply_threads(_CONFIG.value)
         evaluation.evaluate(
             _CONFIG.value,
             workdir=_WORKDIR.value,

@@ -7,7 +7,7 @@ for example --config.meta.unroll_length=10 or --config.train.num_meta_iterations
 
 import sys
 
-from l2l_tf.cli import parse_flags, quiet_tensorflow, run_main
+from l2l_tf.cli import apply_threads, parse_flags, quiet_tensorflow, run_main
 
 quiet_tensorflow()
 
@@ -33,6 +33,7 @@ def main(argv):
     from l2l_tf import training
 
     def go():
+        apply_threads(_CONFIG.value)
         summary = training.train(_CONFIG.value, _WORKDIR.value, overwrite=_OVERWRITE.value)
         if "exit_status" in summary:  # stopped by a signal: tell scripts it did not finish
             sys.exit(summary["exit_status"])

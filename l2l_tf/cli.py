@@ -62,17 +62,19 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def _unknown_field_message(argv, text: str) -> str | None:
-    """`unknown config field 'config.a.b'; did you mean 'c'?` from ConfigDict's KeyError text."""
+def _unknown_field_message(argv, text: str) -> str:
+    """`unknown config field 'config.a.b'[; did you mean 'c'?]` from ConfigDict's error text."""
     import re
 
     match = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', text)
-    if match is None:
-        return None
-    suggestion, key = match.groups()
+    if match:
+        suggestion, key = match.groups()
+    else:
+        suggestion, key = None, _last_line(text).strip("'\"")
     overrides = [a[2:].split("=", 1)[0] for a in argv if a.startswith("--config.")]
     bad = next((o for o in overrides if key in o.split(".")), key)
-    return f"unknown config field {bad!r}; did you mean {suggestion!r}?"
+    hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+    return f"unknown config field {bad!r}{hint}"
 
 
 def parse_flags(argv):
@@ -96,10 +98,35 @@ def parse_flags(argv):
 def exit_with_flag_error(argv, exc: Exception):
     """Prints a one-line `error:` for an exception raised while parsing flags; exits 2."""
     text = str(exc).replace("\\n", "\n")
-    msg = _unknown_field_message(argv, text)
-    if msg is None and isinstance(exc, (KeyError, AttributeError)):
-        msg = f"unknown config field {_last_line(text)}"
+    msg = None
+    if "Did you mean" in text or isinstance(exc, (KeyError, AttributeError)):
+        msg = _unknown_field_message(argv, text)
     if msg is None:
         msg = _last_line(text) if "Traceback" in text else (text.strip().splitlines() or [""])[0]
     print(f"error: {msg or type(exc).__name__}", file=sys.stderr)
     sys.exit(2)
+
+
+def apply_threads(config) -> None:
+    """Sets TensorFlow's CPU thread pools from `config.threads` (0 keeps the default).
+
+    Must run before TensorFlow executes its first op, which is why only the mains call it.
+    """
+    import tensorflow as tf
+
+    threads = config.get("threads") if config is not None else None
+    if not threads:
+        return
+    from l2l_tf.errors import UserError
+
+    for field in ("intra_op", "inter_op"):
+        value = threads.get(field, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UserError(f"threads.{field} must be a non-negative integer, got {value!r}")
+    try:
+        if threads.get("intra_op"):
+            tf.config.threading.set_intra_op_parallelism_threads(threads.intra_op)
+        if threads.get("inter_op"):
+            tf.config.threading.set_inter_op_parallelism_threads(threads.inter_op)
+    except RuntimeError:  # TensorFlow already started (e.g. called twice in one process)
+        pass

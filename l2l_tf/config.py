@@ -72,7 +72,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     unroll = _positive_int(config, "meta.unroll_length")
     if num_steps % unroll:
         raise UserError(f"meta.unroll_length ({unroll}) must divide meta.num_steps ({num_steps})")
+    for field in ("second_derivatives", "jit_compile", "static_unroll", "recompute"):
+        value = config.meta.get(field, False)
+        if not isinstance(value, bool):
+            raise UserError(f"meta.{field} must be True or False, got {value!r}")
     _positive(config, "meta.learning_rate")
+
     _positive(config, "meta.clip_grad_norm", allow_zero=True)
     if config.meta.optimizer not in UPDATE_RULES or UPDATE_RULES[config.meta.optimizer].learned:
         raise UserError(

@@ -204,6 +204,8 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
             second_derivatives=meta_cfg.second_derivatives,
             clip_grad_norm=meta_cfg.clip_grad_norm or None,
             jit_compile=meta_cfg.jit_compile,
+            static_unroll=meta_cfg.static_unroll,
+            recompute=meta_cfg.recompute,
         )
         with _StopRequest() as stop:
             return _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, log)
@@ -355,8 +357,16 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
                 family, rule, config.seed, episode
             )
         step0 = tf.constant(unroll * meta_cfg.unroll_length, tf.int32)
+        traces = learner.trace_count
+        step_start = time.time()
         params, state, m = learner.meta_step(params, state, task, batch_seed, step0)
+        if learner.trace_count > traces:  # tracing and compiling, reported apart
+            compile_s = time.time() - step_start
+            log(f"compiled the meta-step in {compile_s:.1f}s")
+            l2l_io.append_jsonl(metrics_path, {"iteration": i + 1, "compile_s": compile_s})
+            window_start = time.time()  # keep compile time out of the throughput figure
         i += 1
+
         iteration.assign(i)
         if bool(m["skipped"]):
             skipped.assign_add(1)

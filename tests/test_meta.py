@@ -147,3 +147,33 @@ def test_meta_step_updates_meta_parameters_and_skips_non_finite():
     assert bool(metrics["skipped"])
     for v, m in zip(rule.trainable_variables, moved):
         np.testing.assert_array_equal(v.numpy(), m)
+
+
+@pytest.mark.parametrize("second_derivatives", [False, True])
+@pytest.mark.parametrize(
+    "variant",
+    [{"static_unroll": True}, {"recompute": True}, {"static_unroll": True, "recompute": True}],
+)
+def test_unroll_variants_give_the_same_meta_gradient(variant, second_derivatives):
+    family, rule, base = make_learner(5, second_derivatives)
+    other = TruncatedBPTT(
+        family, rule, base.meta_optimizer, 5, second_derivatives=second_derivatives, **variant
+    )
+    task, params, state, batch_seed = episode(family, rule)
+    step0 = tf.constant(0)
+    loss_a, grads_a, p_a, _ = base.meta_gradient(params, state, task, batch_seed, step0)
+    loss_b, grads_b, p_b, _ = other.meta_gradient(params, state, task, batch_seed, step0)
+    np.testing.assert_allclose(float(loss_a), float(loss_b), rtol=1e-12)
+    np.testing.assert_allclose(p_a[0].numpy(), p_b[0].numpy(), rtol=1e-12)
+    for a, b in zip(grads_a, grads_b):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_recompute_inside_a_compiled_meta_step():
+    family, rule, _ = make_learner(4, dtype=tf.float32)
+    learner = TruncatedBPTT(
+        family, rule, MetaOptimizer(SGD(0.01), rule.trainable_variables), 4, recompute=True
+    )
+    task, params, state, batch_seed = episode(family, rule)
+    _, _, metrics = learner.meta_step(params, state, task, batch_seed, tf.constant(0))
+    assert np.isfinite(float(metrics["grad_norm"])) and float(metrics["grad_norm"]) > 0
