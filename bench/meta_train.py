@@ -124,7 +124,10 @@ def main(argv):
     num_unrolls = config.meta.num_steps // config.meta.unroll_length
 
     def run(count, start):
+        if count <= 0:
+            return None
         for i in range(start, start + count):
+
             index, unroll = divmod(i, num_unrolls)
             if unroll == 0 or i == start:
                 task, batch_seed, params, state = episode(family, rule, config, index)
