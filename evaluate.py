@@ -2,12 +2,13 @@
 """Evaluates a trained optimizer against tuned baselines on fresh tasks.
 
     evaluate.py --workdir=DIR [--num_tasks=N --num_steps=T --seed=S --output_dir=OUT]
-    evaluate.py --config=configs/NAME.py --output_dir=OUT     (baselines alone)
+    evaluate.py --config=configs/NAME.py [--output_dir=OUT]   (baselines alone)
 
 With --workdir the config is DIR/config.json; its fields can still be overridden, for example
 --config.problem.dims=20, to test how the trained optimizer generalizes.
 """
 
+import os
 import sys
 
 from l2l_tf.cli import (
@@ -34,7 +35,12 @@ _NUM_STEPS = flags.DEFINE_integer(
     "num_steps", None, "Optimizee steps per task (default: config.eval.num_steps)."
 )
 _SEED = flags.DEFINE_integer("seed", None, "Seed of the test tasks (default: config.seed).")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where results go (default: DIR/eval).")
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir",
+    None,
+    "Where results go (default: DIR/eval; without --workdir, runs/baselines/NAME for "
+    "--config=configs/NAME.py).",
+)
 
 
 def _define_config_flag(argv):
@@ -66,6 +72,14 @@ def _define_config_flag(argv):
 _CONFIG = _define_config_flag(sys.argv)
 
 
+def _default_output_dir():
+    """None with --workdir (DIR/eval); runs/baselines/NAME for --config=configs/NAME.py."""
+    if _WORKDIR.value:
+        return None
+    config_file = (flag_value(sys.argv, "config") or "baselines").split(":", 1)[0]
+    return os.path.join("runs", "baselines", os.path.splitext(os.path.basename(config_file))[0])
+
+
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # TensorFlow's saver logs at INFO
@@ -84,7 +98,7 @@ def main(argv):
         evaluation.evaluate(
             _CONFIG.value,
             workdir=_WORKDIR.value,
-            output_dir=_OUTPUT_DIR.value,
+            output_dir=_OUTPUT_DIR.value or _default_output_dir(),
             num_tasks=_NUM_TASKS.value,
             num_steps=_NUM_STEPS.value,
             seed=_SEED.value,

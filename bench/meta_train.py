@@ -127,7 +127,6 @@ def main(argv):
         if count <= 0:
             return None
         for i in range(start, start + count):
-
             index, unroll = divmod(i, num_unrolls)
             if unroll == 0 or i == start:
                 task, batch_seed, params, state = episode(family, rule, config, index)

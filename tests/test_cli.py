@@ -22,11 +22,11 @@ TINY = [
 ]
 
 
-def run(script, *args):
+def run(script, *args, cwd=ROOT):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.run(
         [sys.executable, str(ROOT / script), *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -60,16 +60,19 @@ def test_train_then_evaluate(tmp_path):
 
 
 def test_evaluate_baselines_alone(tmp_path):
+    # Without --output_dir the results go to runs/baselines/NAME under the current directory.
     proc = run(
         "evaluate.py",
-        "--config=configs/quadratic.py:quick",
+        f"--config={ROOT / 'configs' / 'quadratic.py'}:quick",
         *TINY,
-        f"--output_dir={tmp_path}",
         "--num_tasks=4",
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    results = json.loads((tmp_path / "results.json").read_text())
+    results = json.loads((tmp_path / "runs/baselines/quadratic/results.json").read_text())
     assert "learned" not in results["optimizers"] and "adam" in results["optimizers"]
+    assert results["num_tasks"] == 4
+
 
 
 @pytest.mark.parametrize(
