@@ -90,9 +90,7 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
         self.rule = rule
 
     @classmethod
-    def from_checkpoint(
-        cls, prefix: str | Path, rule_config: dict, **kwargs
-    ) -> "LearnedOptimizer":
+    def from_checkpoint(cls, prefix: str | Path, rule_config: dict, **kwargs) -> "LearnedOptimizer":
         """Loads the rule saved at checkpoint `prefix` (e.g. `DIR/best/model`).
 
         Args:
