@@ -5,7 +5,7 @@
 
 Each replica count runs in its own process (logical devices must be configured before
 TensorFlow starts): 1 replica is `distribute=none`; 2 replicas is `distribute=mirrored` over two
-logical CPU devices (or the first two GPUs, if there are any). Each process meta-trains with
+logical CPU devices (or all GPUs, on a machine with two or more). Each process meta-trains with
 `training.train` for 2 x --unrolls meta-iterations; the figure is the trainer's own
 `unrolls_per_s` over the second half, so tracing and validation are left out. Meta-parameters
 follow the same trajectory in both runs, so unrolls per second compare like with like.
@@ -54,7 +54,7 @@ def measure(config_arg: str, replicas: int, unrolls: int) -> dict:
     return {
         "replicas": replicas,
         "distribute": config.distribute,
-        "devices": "gpu" if len(gpus) >= replicas > 1 else "cpu",
+        "devices": f"{len(gpus)} gpu" if len(gpus) >= replicas > 1 else "cpu",
         "unrolls_per_s": rate,
         "optimizee_steps_per_s": rate * config.meta.unroll_length,
         "members": config.problem.batch_size,

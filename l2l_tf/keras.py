@@ -16,7 +16,8 @@ list (the project's inner loop, `l2l_tf.unroll.optimizee_step`).
 The slots are ordinary Keras optimizer variables, so they are saved and restored with the
 model's checkpoint (`tf.train.Checkpoint(model=..., optimizer=...)` or `model.save`), and the
 rule's weights and hyperparameters are part of `get_config()`, so a saved `.keras` model loads
-with `custom_objects={"LearnedOptimizer": LearnedOptimizer}`.
+with `keras.models.load_model` (the class is registered as a Keras serializable once this module
+is imported).
 
 This module is `l2l_tf.keras`; inside it, `import keras` still means the Keras package, because
 imports are absolute.
