@@ -1,13 +1,16 @@
 """Distributed meta-training: same trajectory on 2 logical CPUs and on 2 local workers.
 
-Both runs need a fresh process (logical devices and a multi-worker cluster must be set up
-before TensorFlow starts), so they run `tests/distributed_run.py` in subprocesses, with a time
-limit, and compare every variable of the final checkpoint with a single-device run of the same
-config in this process.
+Both need a fresh process (logical devices and a multi-worker cluster must be set up before
+TensorFlow starts), so they run `tests/distributed_run.py` in subprocesses, with a time limit,
+and compare every variable of the final checkpoint with a single-device run of the same config
+in this process. The two-CPU run resumes the single-device run in mid-episode (so it also
+tests that `distribute` may change on resume) and checks, from scratch, meta-steps on a family
+with two parameter tensors; the two workers train from scratch.
 """
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -73,12 +76,14 @@ def finish(proc) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def test_mirrored_two_cpus_matches_single_device(reference, tmp_path):
-    result = finish(run_script(["mirrored", tmp_path / "run", 2]))
-    assert result["iterations"] == 6
-    assert_same_run(tmp_path / "run", reference)
-    # Two parameter tensors: each replica's coordinates are scattered in the rule state.
-    assert result["two_param_max_diff"] < 1e-5
+def copy_at_iteration_4(reference, run):
+    """A copy of the reference run as its checkpoint at iteration 4 left it (mid-episode)."""
+    shutil.copytree(reference, run)
+    for f in (run / "ckpt").glob("ckpt-6.*"):
+        f.unlink()
+    (run / "ckpt" / "checkpoint").write_text(
+        'model_checkpoint_path: "ckpt-4"\nall_model_checkpoint_paths: "ckpt-4"\n'
+    )
 
 
 def _free_port() -> int:
@@ -87,7 +92,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_multi_worker_localhost_matches_single_device(reference, tmp_path):
+def test_mirrored_two_cpus_resumes_single_device_run(reference, tmp_path):
+    """Two replicas take over a one-device run in mid-episode and end where it ended."""
+    run = tmp_path / "run"
+    copy_at_iteration_4(reference, run)
+    result = finish(run_script(["mirrored", run, 2]))
+    assert result["iterations"] == 6
+    assert json.loads((run / "config.json").read_text())["distribute"] == "mirrored"
+    assert_same_run(run, reference)
+    # Two parameter tensors: each replica's coordinates are scattered in the rule state.
+    assert result["two_param_max_diff"] < 1e-5
+
+
+def test_two_workers_on_localhost_match_single_device(reference, tmp_path):
     workers = [f"localhost:{_free_port()}" for _ in range(2)]
     procs = [
         run_script(
