@@ -10,6 +10,7 @@ import ml_collections
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0
+    c.distribute = "none"  # or "mirrored" (local devices), "multi_worker" (TF_CONFIG)
 
     c.problem = ml_collections.ConfigDict()
     c.problem.name = "quadratic"

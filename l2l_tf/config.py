@@ -22,6 +22,7 @@ SAFE_TO_CHANGE = (
     "train.eval_every",
     "train.keep_checkpoints",
     "eval.",
+    "distribute",  # same trajectory on any number of replicas (see meta/distributed.py)
 )
 
 

@@ -22,7 +22,7 @@ from l2l_tf import config as config_lib
 from l2l_tf import evaluation, seeding
 from l2l_tf import io as l2l_io
 from l2l_tf.errors import UserError
-from l2l_tf.meta import MetaOptimizer, TruncatedBPTT
+from l2l_tf.meta import MetaOptimizer, TruncatedBPTT, distributed
 from l2l_tf.optimizers import make_rule
 from l2l_tf.problems import make_task_family
 from l2l_tf.unroll import make_trajectory_fn
@@ -187,15 +187,20 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
       the run early, `interrupted` (the signal's name) and `exit_status` (128 + its number).
     """
     config_lib.validate(config)
-    workdir = Path(workdir)
+    # First: a multi-worker strategy must exist before TensorFlow runs any operation.
+    strategy = distributed.make_strategy(config.get("distribute", "none"))
+    workdir = distributed.worker_workdir(strategy, workdir)
     family = make_task_family(config.problem)
-    rule = build_learned_rule(config)
+    distributed.check_shardable(family, strategy)
+    with distributed.scope(strategy):  # the meta-parameters are mirrored on every replica
+        rule = build_learned_rule(config)
     meta_cfg = config.meta
     workdir.mkdir(parents=True, exist_ok=True)
     with WorkdirLock(workdir):
         prepare_workdir(config, workdir, overwrite)
         meta_rule = make_rule({"name": meta_cfg.optimizer, "learning_rate": meta_cfg.learning_rate})
-        meta_optimizer = MetaOptimizer(meta_rule, rule.trainable_variables)
+        with distributed.scope(strategy):
+            meta_optimizer = MetaOptimizer(meta_rule, rule.trainable_variables)
         learner = TruncatedBPTT(
             family,
             rule,
@@ -207,6 +212,8 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
             static_unroll=meta_cfg.static_unroll,
             recompute=meta_cfg.recompute,
         )
+        if strategy is not None:
+            learner = distributed.DistributedTBPTT(strategy, learner)
         with _StopRequest() as stop:
             return _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, log)
 

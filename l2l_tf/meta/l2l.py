@@ -171,6 +171,14 @@ class TruncatedBPTT:
         meta_loss, grads, params, rule_state = self.meta_gradient(
             params, rule_state, task, batch_seed, step0
         )
+        return params, rule_state, self.apply_meta_gradient(meta_loss, grads)
+
+    def apply_meta_gradient(self, meta_loss, grads) -> dict:
+        """Clips and applies a meta-gradient unless it or the meta-loss is non-finite.
+
+        Returns:
+          The meta-step's metrics: meta_loss, mean_loss (per step), grad_norm, skipped.
+        """
         grad_norm = tf.linalg.global_norm(grads)
         finite = tf.math.is_finite(meta_loss) & tf.math.is_finite(grad_norm)
         if self.clip_grad_norm:
@@ -183,4 +191,4 @@ class TruncatedBPTT:
             "grad_norm": grad_norm,
             "skipped": tf.logical_not(finite),
         }
-        return params, rule_state, metrics
+        return metrics

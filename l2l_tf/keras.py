@@ -1,0 +1,207 @@
+"""A trained coordinatewise LSTM as a Keras 3 optimizer, for any Keras model.
+
+    from l2l_tf.keras import LearnedOptimizer
+
+    optimizer = LearnedOptimizer.from_workdir("runs/quadratic")
+    model.compile(optimizer=optimizer, loss=...)
+    model.fit(x, y)
+
+The optimizer runs the meta-trained rule itself (`CoordinatewiseLSTM.step`), so the gradient
+preprocessing and the output scale are exactly those of meta-training. Because the LSTM is
+coordinatewise, it is applied to each model variable separately: every variable keeps its own
+hidden and cell state, one [size, hidden_size] slot per LSTM layer for each of h and c, and one
+step on a list of variables computes the same updates as the rule's own step on the flattened
+list (the project's inner loop, `l2l_tf.unroll.optimizee_step`).
+
+The slots are ordinary Keras optimizer variables, so they are saved and restored with the
+model's checkpoint (`tf.train.Checkpoint(model=..., optimizer=...)` or `model.save`), and the
+rule's weights and hyperparameters are part of `get_config()`, so a saved `.keras` model loads
+with `keras.models.load_model` (the class is registered as a Keras serializable once this module
+is imported).
+
+This module is `l2l_tf.keras`; inside it, `import keras` still means the Keras package, because
+imports are absolute.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from l2l_tf.errors import UserError
+from l2l_tf.optimizers.lstm import CoordinatewiseLSTM, LSTMState
+
+#: The constructor fields of `CoordinatewiseLSTM` that define the rule's arithmetic.
+_RULE_FIELDS = ("hidden_size", "num_layers", "preprocess", "preprocess_p", "output_scale")
+
+
+def _rule_weights(rule: CoordinatewiseLSTM) -> list[tf.Variable]:
+    # A fixed order (not trainable_variables' attribute-name order), for get_config().
+    return [*rule.kernels, *rule.biases, rule.out_kernel, rule.out_bias]
+
+
+@keras.saving.register_keras_serializable(package="l2l_tf")
+class LearnedOptimizer(keras.optimizers.Optimizer):
+    """A Keras optimizer that applies a trained `CoordinatewiseLSTM` update rule.
+
+    Each step adds `learning_rate * u` to every variable, where `u` is the rule's update for the
+    variable's gradient. The default `learning_rate=1.0` applies the rule exactly as it was
+    meta-trained; other values (or a schedule) scale its updates.
+    """
+
+    def __init__(
+        self,
+        rule: CoordinatewiseLSTM | None = None,
+        learning_rate: float = 1.0,
+        name: str = "learned_optimizer",
+        rule_config: dict | None = None,
+        rule_weights: list | None = None,
+        **kwargs,
+    ):
+        """Wraps `rule`, or rebuilds one from `rule_config` and `rule_weights`.
+
+        Args:
+          rule: a (trained) `CoordinatewiseLSTM`; its weights are used as they are, not copied.
+          learning_rate: multiplies the rule's updates (1.0: the rule as meta-trained).
+          name: the optimizer's name.
+          rule_config, rule_weights: instead of `rule`, its hyperparameters and weights as
+            `get_config()` writes them (used when a saved model is loaded).
+          **kwargs: other `keras.optimizers.Optimizer` arguments (e.g. `global_clipnorm`).
+        """
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if rule is None:
+            if rule_config is None:
+                raise UserError("LearnedOptimizer needs a rule (or rule_config and rule_weights)")
+            rule = CoordinatewiseLSTM(**rule_config)
+            if rule_weights is not None:
+                variables = _rule_weights(rule)
+                if len(rule_weights) != len(variables):
+                    raise UserError(
+                        f"rule_weights has {len(rule_weights)} arrays; the rule has "
+                        f"{len(variables)}"
+                    )
+                for v, w in zip(variables, rule_weights):
+                    v.assign(np.asarray(w, dtype=v.dtype.as_numpy_dtype).reshape(v.shape))
+        if not isinstance(rule, CoordinatewiseLSTM):
+            raise UserError(
+                f"LearnedOptimizer applies a CoordinatewiseLSTM, got {type(rule).__name__}"
+            )
+        self.rule = rule
+
+    @classmethod
+    def from_checkpoint(cls, prefix: str | Path, rule_config: dict, **kwargs) -> "LearnedOptimizer":
+        """Loads the rule saved at checkpoint `prefix` (e.g. `DIR/best/model`).
+
+        Args:
+          prefix: a `tf.train.Checkpoint(rule=...)` prefix, as `training.save_best` writes.
+          rule_config: the `rule` section of the run's config (`name` and the fields of
+            `CoordinatewiseLSTM`).
+          **kwargs: passed to the constructor (e.g. `learning_rate`).
+
+        Returns:
+          The optimizer.
+
+        Raises:
+          UserError: if the checkpoint is missing or does not match `rule_config`.
+        """
+        from l2l_tf.optimizers import make_rule
+
+        prefix = Path(prefix)
+        if not Path(f"{prefix}.index").is_file():
+            raise UserError(f"no checkpoint at {str(prefix)!r} ({prefix}.index is missing)")
+        rule = make_rule(rule_config)
+        if not isinstance(rule, CoordinatewiseLSTM):
+            raise UserError(
+                f"rule.name must name a coordinatewise LSTM rule, got {rule_config.get('name')!r}"
+            )
+        try:
+            tf.train.Checkpoint(rule=rule).read(str(prefix)).assert_consumed()
+        except (ValueError, AssertionError, tf.errors.OpError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise UserError(
+                f"the checkpoint {str(prefix)!r} does not match the rule config: {first}"
+            ) from None
+        return cls(rule, **kwargs)
+
+    @classmethod
+    def from_workdir(cls, workdir: str | Path, **kwargs) -> "LearnedOptimizer":
+        """Loads the best meta-parameters of a `train_optimizer.py` work directory.
+
+        Args:
+          workdir: a work directory holding `config.json` and `best/`.
+          **kwargs: passed to the constructor (e.g. `learning_rate`).
+
+        Returns:
+          The optimizer.
+
+        Raises:
+          UserError: if `workdir` is missing, is not a work directory, or has no trained rule.
+        """
+        from l2l_tf import config as config_lib
+        from l2l_tf import training
+
+        config = config_lib.load_workdir_config(workdir)
+        rule = training.build_learned_rule(config)
+        if not isinstance(rule, CoordinatewiseLSTM):
+            raise UserError(
+                f"{workdir}: rule.name {config.rule.name!r} is not a coordinatewise LSTM rule"
+            )
+        training.restore_best(rule, workdir)
+        return cls(rule, **kwargs)
+
+    def build(self, variables):
+        """Creates the LSTM state slots: h and c of every layer for every variable."""
+        if self.built:
+            return
+        super().build(variables)
+        hidden, dtype = self.rule.hidden_size, self.rule.dtype.name
+        self._lstm_h, self._lstm_c = [], []
+        for variable in variables:
+            size = int(np.prod(variable.shape))
+            for slots, kind in ((self._lstm_h, "h"), (self._lstm_c, "c")):
+                slots.append(
+                    [
+                        self.add_variable(
+                            (size, hidden),
+                            dtype=dtype,
+                            name=f"{_slot_prefix(variable)}_lstm_{kind}{layer}",
+                        )
+                        for layer in range(self.rule.num_layers)
+                    ]
+                )
+
+    def update_step(self, gradient, variable, learning_rate):
+        """One rule step for one variable, carrying that variable's LSTM state."""
+        index = self._get_variable_index(variable)
+        h_slots, c_slots = self._lstm_h[index], self._lstm_c[index]
+        gradient = tf.convert_to_tensor(gradient)  # densifies IndexedSlices
+        gradient = tf.cast(gradient, variable.dtype)
+        state = LSTMState(h=tuple(s.value for s in h_slots), c=tuple(s.value for s in c_slots))
+        (update,), state = self.rule.step([gradient], state, [variable])
+        for slot, value in zip(h_slots, state.h):
+            self.assign(slot, value)
+        for slot, value in zip(c_slots, state.c):
+            self.assign(slot, value)
+        self.assign_add(variable, tf.cast(learning_rate, variable.dtype) * update)
+
+    def lstm_state(self, variable) -> LSTMState:
+        """The current LSTM state of `variable` (h and c per layer, each [size, hidden])."""
+        index = self._get_variable_index(variable)
+        return LSTMState(
+            h=tuple(tf.convert_to_tensor(s) for s in self._lstm_h[index]),
+            c=tuple(tf.convert_to_tensor(s) for s in self._lstm_c[index]),
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config["rule_config"] = {f: getattr(self.rule, f) for f in _RULE_FIELDS}
+        config["rule_config"]["dtype"] = self.rule.dtype.name
+        config["rule_weights"] = [v.numpy().tolist() for v in _rule_weights(self.rule)]
+        return config
+
+
+def _slot_prefix(variable) -> str:
+    name = getattr(variable, "path", None) or str(variable.name)
+    return name.replace("/", "_").replace(":", "_")
