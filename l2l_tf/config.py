@@ -57,7 +57,18 @@ def _positive(config, dotted, allow_zero=False):
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-    """Checks the runner's fields; families and rules check their own in their constructors.
+    """Validates a config with the checks of its runner (see `l2l_tf.runners`).
+
+    Raises:
+      UserError: naming the first invalid field.
+    """
+    from l2l_tf.runners import runner_for
+
+    runner_for(config).validate(config)
+
+
+def validate_l2l(config: ml_collections.ConfigDict) -> None:
+    """Checks a learned-optimizer config; families and rules check their own in constructors.
 
     Raises:
       UserError: naming the first invalid field.

@@ -74,7 +74,6 @@ def test_evaluate_baselines_alone(tmp_path):
     assert results["num_tasks"] == 4
 
 
-
 @pytest.mark.parametrize(
     "args,message",
     [

@@ -149,3 +149,12 @@ def test_evaluate_without_checkpoint_or_with_mismatch(tmp_path, tiny_config):
     other.rule.num_layers = 1
     with pytest.raises(UserError, match="does not match"):
         evaluation.evaluate(other, workdir=tmp_path, log=quiet)
+
+
+def test_unknown_meta_learner_lists_the_valid_ones(tmp_path, tiny_config):
+    with tiny_config.unlocked():
+        tiny_config.meta.learner = "mamal"
+    with pytest.raises(UserError, match="unknown meta.learner 'mamal'; valid names: .*l2l"):
+        from l2l_tf import config as config_lib
+
+        config_lib.validate(tiny_config)
