@@ -175,9 +175,9 @@ class MetaGradientRL(tf.Module):
         updates, rule_state = self.rule.step(grads, rule_state, params)
         return apply_updates(params, updates), rule_state, loss, terms, grad_norm
 
-    def meta_objective(self, params, traj: Trajectory) -> tf.Tensor:
-        """J'(tau', theta', eta') with the reference eta'."""
-        return policy_gradient_objective(self.agent, params, traj, self.reference_eta)
+    def meta_objective(self, params, traj: Trajectory, advantages=None) -> tf.Tensor:
+        """J'(tau', theta', eta') with the reference eta' (A' held constant; see a2c.py)."""
+        return policy_gradient_objective(self.agent, params, traj, self.reference_eta, advantages)
 
     def meta_gradient(self, logits, params, rule_state, traj, next_traj):
         """dJ'(next_traj, theta'(logits)) / d logits through one inner update (no trace).
@@ -277,7 +277,7 @@ class MetaGradientRL(tf.Module):
             with tf.GradientTape() as tape:
                 tape.watch(new_params)
                 objective = self.meta_objective(new_params, next_traj)
-            d_params = tape.gradient(objective, new_params)
+            d_params = tape.gradient(objective, new_params, unconnected_gradients="zero")
             meta_grad = tf.add_n(
                 [
                     tf.tensordot(tf.reshape(g, [-1]), tf.reshape(z, [-1, len(ETA_NAMES)]), 1)

@@ -165,14 +165,23 @@ def a2c_loss(
     return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
 
 
-def policy_gradient_objective(agent: ActorCritic, params, traj: Trajectory, eta_ref: tf.Tensor):
+def policy_gradient_objective(
+    agent: ActorCritic, params, traj: Trajectory, eta_ref: tf.Tensor, advantages=None
+):
     """The meta-objective J'(tau', theta', eta') = -mean[ A'_t log pi(a_t|s_t, eta') ].
 
     A' uses the reference return (gamma', lambda') and is a constant: the meta-gradient flows
     through log pi only, i.e. through the updated parameters theta' (Xu et al., 2018).
+
+    Args:
+      agent, params, traj: the agent, theta' and the validation rollout tau'.
+      eta_ref: the reference (gamma', lambda').
+      advantages: A' [T, B] to use instead of computing it from `params` (tests pass the
+        advantages of the unperturbed theta' to finite-difference this surrogate).
     """
     eta_ref = tf.cast(eta_ref, agent.dtype)
-    _, advantages = returns_and_advantages(agent, params, traj, eta_ref)
+    if advantages is None:
+        _, advantages = returns_and_advantages(agent, params, traj, eta_ref)
     logits, _ = _evaluate(agent, params, traj, eta_ref)
     log_pi_a, _ = _log_probs(logits, traj.actions)
     return -tf.reduce_mean(tf.stop_gradient(advantages) * log_pi_a)

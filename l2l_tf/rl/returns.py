@@ -30,12 +30,30 @@ def lambda_return(
     Returns:
       [T, B] lambda-returns, differentiable with respect to every input.
     """
-    lambda_ = tf.cast(lambda_, rewards.dtype)
+    rewards = tf.convert_to_tensor(rewards)
+    discounts = tf.convert_to_tensor(discounts, rewards.dtype)
+    next_values = tf.convert_to_tensor(next_values, rewards.dtype)
+    # A Python float goes straight to the rewards' dtype (tf.cast would round it via float32).
+    lambda_ = (
+        tf.cast(lambda_, rewards.dtype)
+        if tf.is_tensor(lambda_)
+        else tf.constant(lambda_, rewards.dtype)
+    )
 
-    def backward(g_next, inputs):
-        r, d, v_next = inputs
+    def backward(g_next, r, d, v_next):
         return r + d * ((1 - lambda_) * v_next + lambda_ * g_next)
 
-    return tf.scan(
-        backward, (rewards, discounts, next_values), initializer=next_values[-1], reverse=True
-    )
+    length = rewards.shape[0]
+    if length is None:  # dynamic length: a symbolic loop
+        return tf.scan(
+            lambda g, x: backward(g, *x),
+            (rewards, discounts, next_values),
+            initializer=next_values[-1],
+            reverse=True,
+        )
+    # A static length (every rollout here) is unrolled: forward-mode differentiation, used for
+    # the meta-gradient trace, does not pass through tf.scan's while loop.
+    g, out = next_values[-1], [None] * length
+    for t in reversed(range(length)):
+        g = out[t] = backward(g, rewards[t], discounts[t], next_values[t])
+    return tf.stack(out)
