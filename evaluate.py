@@ -73,6 +73,8 @@ def main(argv):
                 "--workdir uses DIR/config.json: pass either --workdir or --config "
                 "(override fields with --config.FIELD=VALUE)"
             )
+        if _CONFIG.value.get("meta", {}).get("learner") == "mgrl":  # meta-gradient RL
+            return _evaluate_mgrl()
         evaluation.evaluate(
             _CONFIG.value,
             workdir=_WORKDIR.value,
@@ -83,6 +85,21 @@ def main(argv):
         )
 
     run_main(go)
+
+
+def _evaluate_mgrl():
+    from l2l_tf import rl_training
+    from l2l_tf.errors import UserError
+
+    for flag in (_NUM_TASKS, _NUM_STEPS):
+        if flag.value is not None:
+            raise UserError(
+                f"--{flag.name} does not apply to MGRL runs; set --config.eval.num_seeds or "
+                "--config.eval.num_meta_iterations instead"
+            )
+    rl_training.evaluate(
+        _CONFIG.value, workdir=_WORKDIR.value, output_dir=_OUTPUT_DIR.value, seed=_SEED.value
+    )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # TensorFlow's saver logs at INFO
     from l2l_tf import training
 
+    if _CONFIG.value.get("meta", {}).get("learner") == "mgrl":  # meta-gradient RL
+        from l2l_tf import rl_training as training
     run_main(lambda: training.train(_CONFIG.value, _WORKDIR.value, overwrite=_OVERWRITE.value))
 
 

@@ -61,6 +61,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     """
     from l2l_tf.optimizers import BASELINES, UPDATE_RULES
 
+    if "meta" in config and config.meta.get("learner", "l2l") == "mgrl":
+        from l2l_tf.rl_training import validate_config
+
+        return validate_config(config)
     if not isinstance(config.get("seed"), int) or isinstance(config.get("seed"), bool):
         raise UserError(f"seed must be an integer, got {config.get('seed')!r}")
     for section in ("problem", "rule", "meta", "train", "eval"):

@@ -126,18 +126,16 @@ class MetaGradientRL(tf.Module):
             [logit(e) for e in init_eta], dtype=agent.dtype, name="eta_logits"
         )
         self.meta_optimizer = MetaOptimizer(meta_rule, [self.eta_logits]) if self.learn else None
-        self._train_seed = seeding.root_seed(seed, seeding.TRAIN)
-        init_seed, env_seed = seeding.split(seeding.root_seed(seed, seeding.INIT))
-        params = agent.init_params(init_seed)
+        # The run's root seed is a variable, so `reset` can start another run without retracing.
+        self.seed = tf.Variable(
+            seeding.root_seed(seed, seeding.TRAIN), trainable=False, name="seed"
+        )
+        self._collect = tf.function(self._collect_fn)
+        params, traj, start = self._first_rollout(seed)
         self.params = [tf.Variable(p, trainable=False, name="theta") for p in params]
         # The agent's optimizer state lives in a MetaOptimizer's slots (variables), but the
         # update is applied here, differentiably, rather than by MetaOptimizer.apply.
         self.agent_optimizer = MetaOptimizer(rule, self.params, name="agent_optimizer")
-        start = RolloutState(
-            env.reset(env_seed, self.num_envs), tf.zeros([self.num_envs], tf.float32)
-        )
-        self._collect = tf.function(self._collect_fn)
-        traj, start, _ = self._collect(params, start, seeding.fold_in(self._train_seed, 0))
         self._traj_structure, self._rollout_structure = traj, start
         self.trajectory = _variables(traj, "trajectory")
         self.rollout_state = _variables(start, "rollout")
@@ -149,6 +147,38 @@ class MetaGradientRL(tf.Module):
         self.iteration = tf.Variable(0, dtype=tf.int64, name="iteration")
         self.trace_count = 0
         self.step = tf.function(self._step, jit_compile=jit_compile)
+
+    def _first_rollout(self, seed: int):
+        """Initial agent parameters, the first rollout tau_0 and the state after it."""
+        init_seed, env_seed = seeding.split(seeding.root_seed(seed, seeding.INIT))
+        params = self.agent.init_params(init_seed)
+        start = RolloutState(
+            self.env.reset(env_seed, self.num_envs), tf.zeros([self.num_envs], tf.float32)
+        )
+        train_seed = seeding.root_seed(seed, seeding.TRAIN)
+        traj, start, _ = self._collect(params, start, seeding.fold_in(train_seed, 0))
+        return params, traj, start
+
+    def reset(self, seed: int, init_eta=None) -> None:
+        """Starts a fresh run from `seed` (and `init_eta`) in the same variables.
+
+        Everything a run owns is re-initialized: the agent, its optimizer state, eta and the
+        meta-optimizer's state, the environments, the pending rollout and the trace. `step` is
+        not retraced, which saves a compilation per run when many seeds are evaluated.
+        """
+        if init_eta is not None:
+            self.eta_logits.assign([logit(e) for e in init_eta])
+        self.seed.assign(seeding.root_seed(seed, seeding.TRAIN))
+        params, traj, start = self._first_rollout(seed)
+        _assign(self.params, params)
+        _assign(self.agent_optimizer.slots, self.rule.init(params))
+        if self.meta_optimizer is not None:
+            _assign(self.meta_optimizer.slots, self.meta_optimizer.rule.init([self.eta_logits]))
+        _assign(self.trajectory, traj)
+        _assign(self.rollout_state, start)
+        for z in getattr(self, "trace", []):
+            z.assign(tf.zeros_like(z))
+        self.iteration.assign(0)
 
     # Pure functions of tensors (also used by the tests).
 
@@ -223,7 +253,7 @@ class MetaGradientRL(tf.Module):
         traj = _read(self.trajectory, self._traj_structure)
         state = _read(self.rollout_state, self._rollout_structure)
         logits = self.eta_logits.read_value()
-        seed = seeding.fold_in(self._train_seed, self.iteration + 1)
+        seed = seeding.fold_in(self.seed, self.iteration + 1)
         zero = tf.zeros([], self.agent.dtype)
         meta_grad = tf.zeros_like(logits)
         objective = zero
