@@ -41,7 +41,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.meta.learning_rate = 1e-2
     c.meta.clip_grad_norm = 0.0  # 0 disables clipping
     c.meta.trace_decay = 0.0  # mu of the trace of d theta / d eta (0: no trace)
-    c.meta.jit_compile = False
+    c.meta.jit_compile = True  # XLA: about 1.5x faster per iteration on CPU
 
     c.train = ml_collections.ConfigDict()
     c.train.num_meta_iterations = 1000  # agent updates (each also one update of eta)
@@ -58,6 +58,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.eval.lambdas = (0.5, 0.8, 0.95)
 
     if variant == "quick":
+        c.meta.jit_compile = False  # compiling with XLA would take longer than the run
         c.env.num_envs = 8
         c.agent.hidden_sizes = (32,)
         c.agent.embedding_size = 4
