@@ -74,6 +74,18 @@ def test_meta_gradient_matches_central_finite_differences(rule):
     np.testing.assert_allclose(grad.numpy(), fd, rtol=1e-5, atol=1e-9)
 
 
+def test_meta_gradient_is_finite_when_an_input_is_never_active():
+    """Adam's sqrt(v) at v = 0 (a weight with exactly zero gradient) must not give NaN."""
+    learner = tiny_learner("adam")
+    params, state, traj, next_traj = problem(learner)
+    traj = traj._replace(observations=traj.observations * tf.constant([1.0, 1.0, 1.0, 0.0]))
+    logits = tf.constant([logit(0.8), logit(0.6)], tf.float64)
+    _, grad = learner.meta_gradient(logits, params, state, traj, next_traj)
+    assert np.all(np.isfinite(grad.numpy())) and np.any(grad.numpy() != 0)
+    jacobian = learner.update_jacobian(logits, params, state, traj)
+    assert all(np.all(np.isfinite(z.numpy())) for z in jacobian)
+
+
 def test_forward_mode_trace_gives_the_same_meta_gradient():
     learner = tiny_learner("sgd")
     params, state, traj, next_traj = problem(learner)

@@ -55,6 +55,26 @@ def logit(p: float) -> float:
     return float(np.log(p) - np.log1p(-p))
 
 
+@tf.custom_gradient
+def _finite_cotangent(g):
+    """Identity whose backward pass replaces non-finite cotangents by 0.
+
+    Why: a coordinate whose gradient is exactly 0 (say, a weight from a one-hot input that no
+    state of the rollout activates) has Adam/RMSprop second moment v = 0, and the derivative of
+    sqrt(v) there is infinite, so backpropagating through the update gives 0 * inf = NaN. Such a
+    gradient is 0 for every eta, so its true contribution to the meta-gradient is 0.
+    """
+
+    def grad(dy):
+        return tf.where(tf.math.is_finite(dy), dy, tf.zeros_like(dy))
+
+    return tf.identity(g), grad
+
+
+def _finite(t):
+    return tf.where(tf.math.is_finite(t), t, tf.zeros_like(t))
+
+
 def _variables(structure, name):
     return [
         tf.Variable(t, trainable=False, name=f"{name}_{i}")
@@ -202,6 +222,7 @@ class MetaGradientRL(tf.Module):
         grad_norm = tf.linalg.global_norm(grads)
         if self.clip_grad_norm:
             grads, _ = tf.clip_by_global_norm(grads, self.clip_grad_norm, use_norm=grad_norm)
+        grads = [_finite_cotangent(g) for g in grads]
         updates, rule_state = self.rule.step(grads, rule_state, params)
         return apply_updates(params, updates), rule_state, loss, terms, grad_norm
 
@@ -229,7 +250,9 @@ class MetaGradientRL(tf.Module):
             with tf.autodiff.ForwardAccumulator(logits, tangent) as acc:
                 new_params, *_ = self.inner_update(logits, params, rule_state, traj)
             columns.append(acc.jvp(new_params, unconnected_gradients="zero"))
-        return [tf.stack(c, axis=-1) for c in zip(*columns)]
+        # Forward mode meets the same 0/0 at sqrt(v = 0) as reverse mode (see
+        # `_finite_cotangent`), with the same true value 0.
+        return [_finite(tf.stack(c, axis=-1)) for c in zip(*columns)]
 
     # The compiled iteration.
 
