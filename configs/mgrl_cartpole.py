@@ -5,7 +5,8 @@ bootstrapping parameter by online cross-validation against the reference (gamma'
 (0.99, 1). `evaluate.py` compares it, over 5 seeds and the same number of environment steps, with
 the agent under each fixed (gamma, lambda) of a grid that leaves out the reference.
 
-Usage: --config=configs/mgrl_cartpole.py, or configs/mgrl_cartpole.py:quick (about a minute).
+Usage: --config=configs/mgrl_cartpole.py, or configs/mgrl_cartpole.py:quick (about 30 s of
+CPU time).
 """
 
 import ml_collections

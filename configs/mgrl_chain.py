@@ -9,7 +9,7 @@ compares it with fixed gammas on both sides of gamma*. (Measured: A2C reaches th
 every gamma of the grid here, see README, so gamma* is a property of the gamma-optimal policy
 that this learner does not need to respect.)
 
-Usage: --config=configs/mgrl_chain.py, or configs/mgrl_chain.py:quick (about a minute).
+Usage: --config=configs/mgrl_chain.py, or configs/mgrl_chain.py:quick (about 30 s of CPU time).
 """
 
 import ml_collections
