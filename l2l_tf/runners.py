@@ -23,9 +23,36 @@ def _learned_optimizer() -> Runner:
     return Runner(training.train, evaluation.evaluate, config.validate_l2l)
 
 
+def _meta_gradient_rl() -> Runner:
+    from l2l_tf import rl_training
+
+    def evaluate(
+        config,
+        *,
+        workdir=None,
+        output_dir=None,
+        num_tasks=None,
+        num_steps=None,
+        seed=None,
+        log=print,
+    ):
+        for name, value in (("num_tasks", num_tasks), ("num_steps", num_steps)):
+            if value is not None:
+                raise UserError(
+                    f"--{name} does not apply to MGRL runs; set --config.eval.num_seeds or "
+                    "--config.eval.num_meta_iterations instead"
+                )
+        return rl_training.evaluate(
+            config, workdir=workdir, output_dir=output_dir, seed=seed, log=log
+        )
+
+    return Runner(rl_training.train, evaluate, rl_training.validate_config)
+
+
 #: meta.learner -> a function building its Runner.
 RUNNERS = {
     "l2l": _learned_optimizer,
+    "mgrl": _meta_gradient_rl,
 }
 
 

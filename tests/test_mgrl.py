@@ -1,0 +1,134 @@
+"""The meta-gradient of MGRL against central finite differences, the trace, the compiled step."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from l2l_tf.meta.mgrl import MetaGradientRL, logit
+from l2l_tf.optimizers import make_rule
+from l2l_tf.rl.a2c import ActorCritic, Trajectory, returns_and_advantages
+from l2l_tf.rl.envs import Chain
+
+
+def tiny_learner(rule="sgd", trace_decay=0.0, learn=("gamma", "lambda"), dtype=tf.float64):
+    env = Chain(length=4, start=1, max_steps=5)
+    agent = ActorCritic(4, 2, hidden_sizes=(3,), embedding_size=2, dtype=dtype)
+    return MetaGradientRL(
+        env,
+        agent,
+        make_rule({"name": rule, "learning_rate": 0.3}),
+        make_rule({"name": "sgd", "learning_rate": 1.0}),
+        num_envs=2,
+        rollout_length=3,
+        seed=0,
+        init_eta=(0.8, 0.6),
+        reference_eta=(0.95, 1.0),
+        learn=learn,
+        clip_grad_norm=None,
+        trace_decay=trace_decay,
+    )
+
+
+def random_trajectory(seed, t=3, b=2, obs=4):
+    rng = np.random.default_rng(seed)
+    return Trajectory(
+        tf.constant(rng.normal(size=(t + 1, b, obs)), tf.float32),
+        tf.constant(rng.integers(0, 2, size=(t, b)), tf.int32),
+        tf.constant(rng.normal(size=(t, b)), tf.float32),
+        tf.constant([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]][:t], tf.float32),
+    )
+
+
+def problem(learner):
+    params = [p.read_value() for p in learner.params]
+    state = learner.rule.init(params)
+    return params, state, random_trajectory(1), random_trajectory(2)
+
+
+@pytest.mark.parametrize("rule", ["sgd", "adam"])
+def test_meta_gradient_matches_central_finite_differences(rule):
+    learner = tiny_learner(rule)
+    params, state, traj, next_traj = problem(learner)
+    if rule == "adam":  # a state part-way through training, not the first step's
+        state = state._replace(count=tf.constant(5))
+    logits = tf.constant([logit(0.8), logit(0.6)], tf.float64)
+
+    # J' treats the advantages A' as constants (only log pi is differentiated), so the finite
+    # differences hold A' at its value for the unperturbed theta'.
+    new_params, *_ = learner.inner_update(logits, params, state, traj)
+    _, advantages = returns_and_advantages(
+        learner.agent, new_params, next_traj, learner.reference_eta
+    )
+
+    def objective(x):
+        new_params, *_ = learner.inner_update(x, params, state, traj)
+        return float(learner.meta_objective(new_params, next_traj, advantages))
+
+    _, grad = learner.meta_gradient(logits, params, state, traj, next_traj)
+    eps = 1e-6
+    fd = []
+    for i in range(2):
+        e = np.eye(2)[i] * eps
+        fd.append((objective(logits + e) - objective(logits - e)) / (2 * eps))
+    assert np.all(np.abs(fd) > 1e-6)  # both paths (gamma and lambda) carry signal
+    np.testing.assert_allclose(grad.numpy(), fd, rtol=1e-5, atol=1e-9)
+
+
+def test_meta_gradient_is_finite_when_an_input_is_never_active():
+    """Adam's sqrt(v) at v = 0 (a weight with exactly zero gradient) must not give NaN."""
+    learner = tiny_learner("adam")
+    params, state, traj, next_traj = problem(learner)
+    traj = traj._replace(observations=traj.observations * tf.constant([1.0, 1.0, 1.0, 0.0]))
+    logits = tf.constant([logit(0.8), logit(0.6)], tf.float64)
+    _, grad = learner.meta_gradient(logits, params, state, traj, next_traj)
+    assert np.all(np.isfinite(grad.numpy())) and np.any(grad.numpy() != 0)
+
+
+def test_forward_mode_trace_gives_the_same_meta_gradient():
+    learner = tiny_learner("sgd")
+    params, state, traj, next_traj = problem(learner)
+    logits = tf.constant([logit(0.8), logit(0.6)], tf.float64)
+    _, reverse = learner.meta_gradient(logits, params, state, traj, next_traj)
+    jacobian = learner.update_jacobian(logits, params, state, traj)
+    new_params, *_ = learner.inner_update(logits, params, state, traj)
+    with tf.GradientTape() as tape:
+        tape.watch(new_params)
+        objective = learner.meta_objective(new_params, next_traj)
+    d = tape.gradient(objective, new_params, unconnected_gradients="zero")
+    forward = sum(np.tensordot(g.numpy(), z.numpy(), axes=g.ndim) for g, z in zip(d, jacobian))
+    np.testing.assert_allclose(forward, reverse.numpy(), rtol=1e-8)
+
+
+@pytest.mark.slow  # compiling forward-over-reverse differentiation takes about half a minute
+def test_step_with_trace_accumulates_it():
+    # The forward-mode Jacobian is finite where Adam's v = 0 (see the reverse-mode test above).
+    adam = tiny_learner("adam")
+    params, state, traj, _ = problem(adam)
+    traj = traj._replace(observations=traj.observations * tf.constant([1.0, 1.0, 1.0, 0.0]))
+    logits = tf.constant([logit(0.8), logit(0.6)], tf.float64)
+    jacobian = adam.update_jacobian(logits, params, state, traj)
+    assert all(np.all(np.isfinite(z.numpy())) for z in jacobian)
+
+    learner = tiny_learner("sgd", trace_decay=0.5, dtype=tf.float32)
+    first = learner.eta().numpy()
+    learner.step()
+    after_one = [z.numpy() for z in learner.trace]
+    learner.step()
+    assert learner.trace_count == 1
+    assert not np.allclose(learner.eta().numpy(), first)
+    assert all(np.all(np.isfinite(z.numpy())) for z in learner.trace)
+    assert any(np.any(z != 0) for z in after_one)
+
+
+def test_step_learns_eta_traces_once_and_can_hold_components_fixed():
+    fixed = tiny_learner(learn=(), dtype=tf.float32)
+    lam_only = tiny_learner(learn=("lambda",), dtype=tf.float32)
+    for _ in range(3):
+        fixed.step()
+        m = lam_only.step()
+    assert lam_only.trace_count == 1 and int(lam_only.iteration) == 3
+    np.testing.assert_allclose(fixed.eta().numpy(), [0.8, 0.6], rtol=1e-6)
+    assert float(lam_only.eta()[0]) == pytest.approx(0.8)
+    assert float(lam_only.eta()[1]) != pytest.approx(0.6)
+    assert float(m["lambda"]) == pytest.approx(float(lam_only.eta()[1]))
+    assert np.isfinite(float(m["meta_objective"])) and not bool(m["meta_skipped"])
