@@ -62,7 +62,7 @@ _CONFIG = _define_config_flag(sys.argv)
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # TensorFlow's saver logs at INFO
-    from l2l_tf import evaluation
+    from l2l_tf import evaluation, init_evaluation, init_training
     from l2l_tf.errors import UserError
 
     def go():
@@ -73,7 +73,8 @@ def main(argv):
                 "--workdir uses DIR/config.json: pass either --workdir or --config "
                 "(override fields with --config.FIELD=VALUE)"
             )
-        evaluation.evaluate(
+        use_init = init_training.uses_init_learner(_CONFIG.value)
+        (init_evaluation if use_init else evaluation).evaluate(
             _CONFIG.value,
             workdir=_WORKDIR.value,
             output_dir=_OUTPUT_DIR.value,

@@ -28,9 +28,11 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # TensorFlow's saver logs at INFO
-    from l2l_tf import training
+    from l2l_tf import init_training, training
 
-    run_main(lambda: training.train(_CONFIG.value, _WORKDIR.value, overwrite=_OVERWRITE.value))
+    # meta.learner: "l2l" (a learned optimizer, the default) or an initialization learner (MAML...).
+    trainer = init_training if init_training.uses_init_learner(_CONFIG.value) else training
+    run_main(lambda: trainer.train(_CONFIG.value, _WORKDIR.value, overwrite=_OVERWRITE.value))
 
 
 if __name__ == "__main__":

@@ -61,6 +61,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     """
     from l2l_tf.optimizers import BASELINES, UPDATE_RULES
 
+    meta = config.get("meta") or {}
+    if meta.get("learner", "l2l") != "l2l":  # MAML and relatives have their own fields
+        from l2l_tf import init_training
+
+        return init_training.validate(config)
     if not isinstance(config.get("seed"), int) or isinstance(config.get("seed"), bool):
         raise UserError(f"seed must be an integer, got {config.get('seed')!r}")
     for section in ("problem", "rule", "meta", "train", "eval"):
