@@ -12,7 +12,8 @@ learning rate, Meta-SGD's learned rates) and two baselines:
 
 The baselines' SGD rates are picked from `eval.lr_grid` on validation tasks (disjoint from the
 test tasks) by the mean query loss over steps 1..k. A task whose curve becomes inf or NaN is
-counted as diverged and left out of that method's means; `diverged` says how many.
+counted in `diverged`; each step's mean is over the tasks still finite at that step, and
+details.json gives the count of non-finite tasks at every step.
 """
 
 import math
@@ -44,21 +45,29 @@ METRICS = {"sinusoid": "mse"}
 def summarize_curves(losses: np.ndarray) -> dict:
     """Per-step mean and 95% confidence half-width of losses [num_steps + 1, num_tasks].
 
-    Tasks with any non-finite value are counted in `diverged` and left out of the statistics.
+    `diverged` counts the tasks whose loss became inf or NaN at any step. Each step's statistics
+    are over the tasks still finite at that step, so a task that diverges at step 8 still counts
+    at step 1 (a rate that is good for one step but unstable over ten, like Meta-SGD's learned
+    rates, is not credited with dropping its hard tasks early).
     """
-    finite = np.all(np.isfinite(losses), axis=0)
-    kept = losses[:, finite]
-    n = kept.shape[1]
-    mean = np.mean(kept, axis=1) if n else np.full(losses.shape[0], math.nan)
-    if n > 1:
-        ci95 = 1.96 * np.std(kept, axis=1, ddof=1) / math.sqrt(n)
-    else:
-        ci95 = np.full(losses.shape[0], math.nan)
+    finite = np.isfinite(losses)
+    means, cis = [], []
+    for row, ok in zip(losses, finite):
+        kept = row[ok]
+        means.append(float(np.mean(kept)) if kept.size else math.nan)
+        cis.append(
+            float(1.96 * np.std(kept, ddof=1) / math.sqrt(kept.size)) if kept.size > 1 else math.nan
+        )
     return {
-        "per_step_mean": [float(v) for v in mean],
-        "per_step_ci95": [float(v) for v in ci95],
-        "diverged": int(np.sum(~finite)),
+        "per_step_mean": means,
+        "per_step_ci95": cis,
+        "diverged": int(np.sum(~np.all(finite, axis=0))),
     }
+
+
+def diverged_per_step(losses: np.ndarray) -> list[int]:
+    """How many tasks are non-finite at each step."""
+    return [int(v) for v in np.sum(~np.isfinite(losses), axis=1)]
 
 
 def tuning_score(losses: np.ndarray) -> float:
@@ -127,7 +136,11 @@ def evaluate_methods(config, *, learner=None, num_tasks: int, num_steps: int, se
         fn = make_curve_fn(view, num_steps, random_init)
         losses = evaluation.rule_losses(fn, family, seed, seeding.TEST, num_tasks)
         methods[name] = summarize_curves(losses)
-        details[name] = {**info, "seconds": time.time() - start}
+        details[name] = {
+            **info,
+            "diverged_per_step": diverged_per_step(losses),
+            "seconds": time.time() - start,
+        }
         means = methods[name]["per_step_mean"]
         log(
             f"  {name:10s} step 0: {means[0]:.4g}  step 1: {means[min(1, num_steps)]:.4g}  "
@@ -171,6 +184,9 @@ def plot_curves(results: dict, path) -> None:
         steps = np.arange(len(mean))
         ax.plot(steps, mean, marker="o", markersize=3, label=name, linewidth=1.5)
         ax.fill_between(steps, mean - ci, mean + ci, alpha=0.2)
+    finite = [v for r in results["methods"].values() for v in r["per_step_mean"] if v > 0]
+    if finite and max(finite) > 100 * min(finite):  # e.g. a learned rate unstable past step 1
+        ax.set_yscale("log")
     ax.set_xlabel("number of gradient steps")
     ax.set_ylabel(results["metric"])
     ax.set_title(f"{results['problem']}: {results['num_tasks']} test tasks")

@@ -93,8 +93,9 @@ def test_summaries_count_diverged_tasks_and_leave_them_out():
     s = init_evaluation.summarize_curves(losses)
     assert s["diverged"] == 1
     np.testing.assert_allclose(s["per_step_mean"], [2.0, 1.0, 0.5])
-    half_width = 1.96 * np.std([1.0, 3.0], ddof=1) / np.sqrt(2)
-    np.testing.assert_allclose(s["per_step_ci95"][0], half_width)
+    half_width = 1.96 * np.std([0.5, 1.5], ddof=1) / np.sqrt(2)
+    np.testing.assert_allclose(s["per_step_ci95"][1], half_width)
+    assert init_evaluation.diverged_per_step(losses) == [0, 1, 1]
 
 
 def test_train_resume_and_evaluate_writes_the_results_schema(tmp_path):
