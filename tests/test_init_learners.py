@@ -181,3 +181,40 @@ def test_reptile_moves_toward_the_mean_adapted_parameters():
     optimizer.apply(reptile.outer_grad(task, support, query)[1])
     for v, t, p in zip(reptile.init, theta, phi):
         np.testing.assert_allclose(v.numpy(), t + 0.5 * (np.mean(p.numpy(), 0) - t), rtol=1e-10)
+
+
+def test_imaml_hessian_vector_product_and_large_lambda_limit():
+    family = tiny_sinusoid(batch_size=3)
+    imaml = make(IMAML, family, 1, lr=0.1, lam=1e7, cg_steps=3)
+    task, support, query, _ = episode(family)
+    params = imaml.adapt(task, support)
+    rng = np.random.default_rng(0)
+    v = [tf.constant(rng.normal(size=p.shape)) for p in params]
+    hv = imaml.hessian_vector_product(params, task, support, v)
+
+    def grad(ps):
+        with tf.GradientTape() as tape:
+            tape.watch(ps)
+            loss = tf.reduce_sum(family.member_losses(ps, task, support))
+        return tape.gradient(loss, ps)
+
+    eps = 1e-6
+    plus = grad([p + eps * d for p, d in zip(params, v)])
+    minus = grad([p - eps * d for p, d in zip(params, v)])
+    for h, a, b in zip(hv, plus, minus):
+        np.testing.assert_allclose(h.numpy(), (a - b).numpy() / (2 * eps), rtol=1e-5, atol=1e-7)
+    # As lambda -> infinity, (I + H / lambda)^{-1} -> I: iMAML's gradient becomes FOMAML's.
+    fomaml = make(FOMAML, family, 1, lr=0.1)
+    for a, b in zip(
+        imaml.outer_grad(task, support, query)[1], fomaml.outer_grad(task, support, query)[1]
+    ):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)
+
+
+def test_conjugate_gradient_stops_at_negative_curvature():
+    mats = np.stack([np.diag([2.0, 1.0]), np.diag([1.0, -1.0])])
+    b = np.array([[1.0, 1.0], [0.0, 1.0]])
+    matvec = lambda v: [tf.linalg.matvec(tf.constant(mats), v[0])]
+    (x,) = conjugate_gradient(matvec, [tf.constant(b)], num_steps=2)
+    np.testing.assert_allclose(x.numpy()[0], [0.5, 1.0])  # positive definite: solved
+    np.testing.assert_array_equal(x.numpy()[1], [0.0, 0.0])  # p^T A p < 0 at once: stays at 0

@@ -50,10 +50,15 @@ class Proximal(TaskFamily):
 def conjugate_gradient(matvec, b: list[tf.Tensor], num_steps: int) -> list[tf.Tensor]:
     """Solves A x = b for every member at once by `num_steps` CG iterations from x = 0.
 
+    A member whose search direction meets non-positive curvature (p^T A p <= 0, possible when
+    the Hessian of a non-convex loss is indefinite) stops there and keeps its current iterate,
+    as truncated CG does; otherwise a near-singular step would blow the solution up.
+
     Args:
       matvec: v -> A v on parameter lists (A symmetric, block-diagonal over members).
       b: the right-hand side, a parameter list with a leading member axis.
-      num_steps: CG iterations (exact after as many steps as one member has coordinates).
+      num_steps: CG iterations (exact after as many steps as one member has coordinates, if A
+        is positive definite).
 
     Returns:
       x, the approximate solution (same structure as b).
@@ -62,9 +67,12 @@ def conjugate_gradient(matvec, b: list[tf.Tensor], num_steps: int) -> list[tf.Te
     r = list(b)
     p = list(b)
     rs = member_dot(r, r)
+    active = tf.ones_like(rs, dtype=tf.bool)
     for _ in range(num_steps):
         ap = matvec(p)
-        alpha = tf.math.divide_no_nan(rs, member_dot(p, ap))
+        curvature = member_dot(p, ap)
+        active &= curvature > 0
+        alpha = tf.where(active, tf.math.divide_no_nan(rs, curvature), tf.zeros_like(rs))
         x = [xi + per_member(alpha, pi) * pi for xi, pi in zip(x, p)]
         r = [ri - per_member(alpha, ai) * ai for ri, ai in zip(r, ap)]
         rs_new = member_dot(r, r)
