@@ -49,9 +49,21 @@ def _meta_gradient_rl() -> Runner:
     return Runner(rl_training.train, evaluate, rl_training.validate_config)
 
 
+def _initialization_learner() -> Runner:
+    from l2l_tf import init_evaluation, init_training
+
+    return Runner(init_training.train, init_evaluation.evaluate, init_training.validate)
+
+
 #: meta.learner -> a function building its Runner.
 RUNNERS = {
     "l2l": _learned_optimizer,
+    # MAML and its relatives learn an initialization (l2l_tf/meta/{maml,reptile,imaml}.py).
+    "maml": _initialization_learner,
+    "fomaml": _initialization_learner,
+    "metasgd": _initialization_learner,
+    "reptile": _initialization_learner,
+    "imaml": _initialization_learner,
     "mgrl": _meta_gradient_rl,
 }
 

@@ -9,9 +9,11 @@ import ml_collections
 from l2l_tf.errors import UserError, lookup
 from l2l_tf.problems.base import TaskFamily
 from l2l_tf.problems.quadratic import Quadratic
+from l2l_tf.problems.sinusoid import Sinusoid
 
 TASK_FAMILIES = {
     "quadratic": Quadratic,
+    "sinusoid": Sinusoid,
 }
 
 

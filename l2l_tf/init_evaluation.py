@@ -1,0 +1,269 @@
+"""Evaluation of initialization learners: the metric after 0, 1, ..., k adaptation steps.
+
+On `num_tasks` fresh test tasks (the TEST seed domain), every method adapts to each task's
+support set and is scored on its query set after every step, as in figure 3 of Finn et al.
+(2017). The methods are the trained learner (adapting with its own inner rule: SGD at the inner
+learning rate, Meta-SGD's learned rates) and two baselines:
+
+- `pretrained`: one network trained on all training tasks jointly (the learner's task stream,
+  zero inner steps, `eval.pretrain_iterations` iterations of Adam at 1e-3), then
+  fine-tuned on each task with SGD;
+- `scratch`: each task's own random initialization, fine-tuned with SGD.
+
+The baselines' SGD rates are picked from `eval.lr_grid` on validation tasks (disjoint from the
+test tasks) by the mean query loss over steps 1..k. A task whose curve becomes inf or NaN is
+counted in `diverged`; each step's mean is over the tasks still finite at that step, and
+details.json gives the count of non-finite tasks at every step.
+"""
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from l2l_tf import evaluation, seeding
+from l2l_tf import io as l2l_io
+from l2l_tf.errors import UserError
+from l2l_tf.init_training import (
+    MAX_TASKS_PER_CALL,
+    MetaTrainStep,
+    build_family,
+    build_learner,
+    make_curve_fn,
+    meta_train,
+    validate,
+)
+from l2l_tf.meta import MetaOptimizer
+from l2l_tf.optimizers import make_rule
+
+PRETRAINED = "pretrained"
+SCRATCH = "scratch"
+METRICS = {"sinusoid": "mse"}
+#: Adam's rate for the pretrained baseline's joint training (MAML's meta learning rate), fixed
+#: so that the baseline does not depend on the evaluated learner's meta-optimizer settings.
+PRETRAIN_LEARNING_RATE = 1e-3
+
+
+def summarize_curves(losses: np.ndarray) -> dict:
+    """Per-step mean and 95% confidence half-width of losses [num_steps + 1, num_tasks].
+
+    `diverged` counts the tasks whose loss became inf or NaN at any step. Each step's statistics
+    are over the tasks still finite at that step, so a task that diverges at step 8 still counts
+    at step 1 (a rate that is good for one step but unstable over ten, like Meta-SGD's learned
+    rates, is not credited with dropping its hard tasks early).
+    """
+    finite = np.isfinite(losses)
+    means, cis = [], []
+    for row, ok in zip(losses, finite):
+        kept = row[ok]
+        means.append(float(np.mean(kept)) if kept.size else math.nan)
+        cis.append(
+            float(1.96 * np.std(kept, ddof=1) / math.sqrt(kept.size)) if kept.size > 1 else math.nan
+        )
+    return {
+        "per_step_mean": means,
+        "per_step_ci95": cis,
+        "diverged": int(np.sum(~np.all(finite, axis=0))),
+    }
+
+
+def diverged_per_step(losses: np.ndarray) -> list[int]:
+    """How many tasks are non-finite at each step."""
+    return [int(v) for v in np.sum(~np.isfinite(losses), axis=1)]
+
+
+def tuning_score(losses: np.ndarray) -> float:
+    """Mean query loss over steps 1..k; inf if any task diverged."""
+    if not np.all(np.isfinite(losses)):
+        return math.inf
+    return float(np.mean(losses[1:]))
+
+
+def tune_sgd_rate(learner, curve_fn, grid, seed: int, num_tasks: int) -> tuple[float, dict]:
+    """The rate of `grid` (assigned to the learner's SGD inner rule) with the best score."""
+    scores = {}
+    family = learner.family
+    for lr in grid:
+        learner.inner_rule.learning_rate.assign(lr)
+        losses = evaluation.rule_losses(curve_fn, family, seed, seeding.VALIDATION, num_tasks)
+        scores[float(lr)] = tuning_score(losses)
+    best = min(scores, key=lambda lr: scores[lr])
+    learner.inner_rule.learning_rate.assign(best)
+    return best, scores
+
+
+def pretrain(config, log=print):
+    """The `pretrained` baseline's network: joint training on the training tasks."""
+    cfg = config.meta
+    family = build_family(config, cfg.meta_batch_size)
+    # MAML with zero inner steps is exactly joint training: the loss at theta itself.
+    learner = build_learner(config, family, learner="maml", num_inner_steps=0)
+    meta_rule = make_rule({"name": "adam", "learning_rate": PRETRAIN_LEARNING_RATE})
+    step = MetaTrainStep(learner, MetaOptimizer(meta_rule, learner.meta_params), config.seed)
+    start = time.time()
+    out = meta_train(step, config.eval.pretrain_iterations, cfg.iterations_per_call)
+    log(
+        f"  pretrained: {config.eval.pretrain_iterations} joint-training iterations, "
+        f"training loss {out['mean_loss']:.4g} ({time.time() - start:.1f}s)"
+    )
+    return learner
+
+
+def evaluate_methods(config, *, learner=None, num_tasks: int, num_steps: int, seed: int, log=print):
+    """Curves of the trained `learner` (if given) and of the baselines on the same test tasks.
+
+    Returns:
+      ({method: summary}, {method: details such as the tuned rate}).
+    """
+    family = build_family(config, min(num_tasks, MAX_TASKS_PER_CALL))
+    tuning_family = build_family(config, min(config.eval.num_tuning_tasks, MAX_TASKS_PER_CALL))
+    methods, details = {}, {}
+
+    def run(name, view, random_init=False, tune=False):
+        start = time.time()
+        info = {}
+        if tune:
+            tuner = view.with_family(tuning_family)
+            lr, scores = tune_sgd_rate(
+                tuner,
+                make_curve_fn(tuner, num_steps, random_init),
+                config.eval.lr_grid,
+                seed,
+                config.eval.num_tuning_tasks,
+            )
+            info = {"learning_rate": lr, "lr_search": {f"{k:.6g}": v for k, v in scores.items()}}
+            if lr in (min(config.eval.lr_grid), max(config.eval.lr_grid)):
+                log(f"  warning: {name}'s best rate {lr:g} is at the edge of eval.lr_grid")
+        view = view.with_family(family)
+        fn = make_curve_fn(view, num_steps, random_init)
+        losses = evaluation.rule_losses(fn, family, seed, seeding.TEST, num_tasks)
+        methods[name] = summarize_curves(losses)
+        details[name] = {
+            **info,
+            "diverged_per_step": diverged_per_step(losses),
+            "seconds": time.time() - start,
+        }
+        means = methods[name]["per_step_mean"]
+        log(
+            f"  {name:10s} step 0: {means[0]:.4g}  step 1: {means[min(1, num_steps)]:.4g}  "
+            f"step {num_steps}: {means[-1]:.4g}  diverged {methods[name]['diverged']} "
+            f"({details[name]['seconds']:.1f}s)"
+        )
+
+    if learner is not None:
+        run(config.meta.learner, learner)
+    if PRETRAINED in config.eval.baselines:
+        run(PRETRAINED, pretrain(config, log), tune=True)
+    if SCRATCH in config.eval.baselines:
+        scratch = build_learner(config, family, learner="maml", num_inner_steps=0)
+        run(SCRATCH, scratch, random_init=True, tune=True)
+    return methods, details
+
+
+def format_table(results: dict) -> str:
+    """A markdown table: mean ± 95% CI of the metric after each adaptation step."""
+    steps = len(next(iter(results["methods"].values()))["per_step_mean"])
+    head = "| method | " + " | ".join(f"step {t}" for t in range(steps)) + " | diverged |"
+    lines = [head, "|---" * (steps + 2) + "|"]
+    for name, r in results["methods"].items():
+        cells = [f"{m:.3f} ± {c:.3f}" for m, c in zip(r["per_step_mean"], r["per_step_ci95"])]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {r['diverged']} |")
+    return "\n".join(lines)
+
+
+def plot_curves(results: dict, path) -> None:
+    """The metric versus adaptation steps with 95% CI bands, like figure 3 of the MAML paper."""
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for name, r in results["methods"].items():
+        mean, ci = np.array(r["per_step_mean"]), np.array(r["per_step_ci95"])
+        steps = np.arange(len(mean))
+        ax.plot(steps, mean, marker="o", markersize=3, label=name, linewidth=1.5)
+        ax.fill_between(steps, mean - ci, mean + ci, alpha=0.2)
+    finite = [v for r in results["methods"].values() for v in r["per_step_mean"] if v > 0]
+    if finite and max(finite) > 100 * min(finite):  # e.g. a learned rate unstable past step 1
+        ax.set_yscale("log")
+    ax.set_xlabel("number of gradient steps")
+    ax.set_ylabel(results["metric"])
+    ax.set_title(f"{results['problem']}: {results['num_tasks']} test tasks")
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    os.replace(tmp, path)
+    plt.close(fig)
+
+
+def evaluate(
+    config, *, workdir=None, output_dir=None, num_tasks=None, num_steps=None, seed=None, log=print
+) -> dict:
+    """Everything `evaluate.py` does for an initialization learner's config.
+
+    Args:
+      config: the resolved config (WORKDIR/config.json, or a config file for baselines alone).
+      workdir: a trained work directory whose best/ meta-parameters are evaluated; None for
+        the baselines alone.
+      output_dir: where results go (default WORKDIR/eval).
+      num_tasks, num_steps, seed: default to config.eval.num_tasks, config.eval.num_steps and
+        config.seed.
+
+    Returns:
+      The results dictionary written to results.json:
+      {"problem", "metric", "num_tasks", "methods": {name: {"per_step_mean", "per_step_ci95",
+      "diverged"}}}. details.json beside it holds the tuned rates and timings.
+    """
+    from l2l_tf.training import restore_best
+
+    num_tasks = config.eval.num_tasks if num_tasks is None else num_tasks
+    num_steps = config.eval.num_steps if num_steps is None else num_steps
+    seed = config.seed if seed is None else seed
+    for name, value in (("num_tasks", num_tasks), ("num_steps", num_steps)):
+        if value < 1:
+            raise UserError(f"--{name} must be a positive integer, got {value}")
+    validate(config)
+    if output_dir is None:
+        if workdir is None:
+            raise UserError("--output_dir is required when no --workdir is given")
+        output_dir = Path(workdir) / "eval"
+    output_dir = Path(output_dir)
+    learner, info = None, None
+    if workdir is not None:
+        learner = build_learner(config, build_family(config, config.meta.meta_batch_size))
+        info = restore_best(learner, workdir)
+        log(
+            f"{config.meta.learner}: {workdir}/best (meta-iteration {info['iteration']}, "
+            f"validation query loss {info['val_query_loss_mean']:.4g})"
+        )
+    family_name = config.problem.name
+    log(f"evaluating on {num_tasks} {family_name} tasks, 0..{num_steps} steps (seed {seed})")
+    methods, details = evaluate_methods(
+        config, learner=learner, num_tasks=num_tasks, num_steps=num_steps, seed=seed, log=log
+    )
+    results = {
+        "problem": family_name,
+        "metric": METRICS.get(family_name, "loss"),
+        "num_tasks": int(num_tasks),
+        "methods": methods,
+    }
+    extra = {"seed": int(seed), "num_steps": int(num_steps), "methods": details}
+    if info is not None:
+        extra.update(workdir=str(workdir), best_iteration=info["iteration"])
+    extra["config"] = config.to_dict()
+    l2l_io.write_json(output_dir / "results.json", results)
+    l2l_io.write_json(output_dir / "details.json", extra)
+    table = format_table(results)
+    l2l_io.write_text(output_dir / "summary.md", table + "\n")
+    plot_curves(results, output_dir / "adaptation_curves.png")
+    log(table)
+    log(f"wrote {output_dir}/results.json, details.json, summary.md, adaptation_curves.png")
+    return results
