@@ -188,7 +188,9 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
     """
     config_lib.validate(config)
     workdir = Path(workdir)
-    family = make_task_family(config.problem)
+    family = make_task_family(config.problem, config.get("data"))
+    if family.describe():
+        log(family.describe())
     rule = build_learned_rule(config)
     meta_cfg = config.meta
     workdir.mkdir(parents=True, exist_ok=True)

@@ -149,3 +149,13 @@ def test_evaluate_without_checkpoint_or_with_mismatch(tmp_path, tiny_config):
     other.rule.num_layers = 1
     with pytest.raises(UserError, match="does not match"):
         evaluation.evaluate(other, workdir=tmp_path, log=quiet)
+
+
+def test_summary_of_held_out_metrics_leaves_out_diverged_tasks():
+    losses = np.array([[1.0, 1.0, 1.0], [0.5, np.nan, 0.25]])
+    metrics = {"test_loss": np.array([0.6, 9.0, 0.2]), "test_accuracy": np.array([0.8, 0.1, 0.9])}
+    s = evaluation.summarize(losses, metrics)
+    assert s["test_loss_mean"] == pytest.approx(0.4)
+    assert s["test_loss_sem"] == pytest.approx(np.std([0.6, 0.2], ddof=1) / np.sqrt(2))
+    assert s["test_accuracy_mean"] == pytest.approx(0.85)
+    assert "test_loss_mean" not in evaluation.summarize(losses)
