@@ -183,7 +183,7 @@ def make_figures(runs_dir, output_dir, log=print) -> dict:
                 results = json.loads(path.read_text())
                 found.append((title.format(**results), results))
             else:
-                log(f"note: {path} not found; panel {title!r} left out")
+                log(f"note: {path} not found; its panel of {filename} is left out")
         if found:
             plot_panels(found, output_dir / filename, ncols=2 if len(found) > 1 else 1)
             written[filename] = output_dir / filename
