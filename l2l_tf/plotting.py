@@ -57,14 +57,14 @@ def plot_loss_curves(results: dict, path, title: str | None = None, ax=None) -> 
 #: of its results (`{num_steps}`).
 FIGURES = (
     ("quadratic.png", [("Quadratics (fig. 2)", "quadratic/eval")]),
-    ("mnist.png", [("MNIST, 100 steps (fig. 4)", "mnist/eval")]),
+    ("mnist.png", [("MNIST, {num_steps} steps (fig. 4)", "mnist/eval")]),
     (
         "mnist_generalization.png",
         [
-            ("MNIST, {num_steps} steps", "mnist/eval_longer"),
-            ("MNIST, 40 hidden units", "mnist/eval_40hidden"),
-            ("MNIST, 2 hidden layers", "mnist/eval_2layers"),
-            ("MNIST, ReLU", "mnist/eval_relu"),
+            ("MNIST, {num_steps} steps (fig. 5)", "mnist/eval_longer"),
+            ("MNIST, 40 hidden units (fig. 5)", "mnist/eval_40hidden"),
+            ("MNIST, 2 hidden layers (fig. 5)", "mnist/eval_2layers"),
+            ("MNIST, ReLU (fig. 5)", "mnist/eval_relu"),
         ],
     ),
 )

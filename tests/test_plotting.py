@@ -49,8 +49,8 @@ def test_make_figures_writes_every_figure_and_the_table(tmp_path):
     for name in ("quadratic.png", "mnist.png", "mnist_generalization.png"):
         assert (tmp_path / "results" / name).read_bytes()[:4] == b"\x89PNG"
     table = (tmp_path / "results" / "results.md").read_text()
-    assert "| MNIST, 200 steps | 100 × 200 | **0.2 ± 0.01** |" in table
-    assert "| MNIST, ReLU | 100 × 100 | 3 ± 0.01 | **0.5 ± 0.01 [0.01]** |" in table
+    assert "| MNIST, 200 steps (fig. 5) | 100 × 200 | **0.2 ± 0.01** |" in table
+    assert "| MNIST, ReLU (fig. 5) | 100 × 100 | 3 ± 0.01 | **0.5 ± 0.01 [0.01]** |" in table
     assert "Held-out test loss / test accuracy" in table and "0.35 / 0.900" in table
     assert "| Quadratics (fig. 2) |" in table.split("Held-out")[0]
     assert "| Quadratics (fig. 2) |" not in table.split("Held-out")[1]
