@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Trains and evaluates every experiment config in configs/ into runs/NAME/.
+# Trains and evaluates every experiment config in configs/ into runs/NAME/, runs the paper's
+# MNIST generalization tests, and draws the figures and table into results/.
 #
 #   ./runall.sh            the full experiments (the paper's settings; long)
-#   ./runall.sh --quick    each config's quick variant: the whole batch in a few minutes
+#   ./runall.sh --quick    each config's quick variant into runs/quick/ and results/quick/
 #   ./runall.sh --quick quadratic     only the named configs
 #
 # Runs resume: an interrupted batch picks up where each run stopped.
@@ -11,11 +12,13 @@ cd "$(dirname "$0")"
 
 variant=""
 runs_dir="runs"
+results_dir="results"
+gen_steps=200  # the paper's figure 5: twice the training horizon
 names=()
 for arg in "$@"; do
   case "$arg" in
-    --quick) variant=":quick"; runs_dir="runs/quick" ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --quick) variant=":quick"; runs_dir="runs/quick"; results_dir="results/quick"; gen_steps=40 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     -*) echo "error: unknown option $arg (valid: --quick)" >&2; exit 2 ;;
     *) names+=("$arg") ;;
   esac
@@ -35,5 +38,23 @@ for name in "${names[@]}"; do
   python train_optimizer.py --config="configs/$name.py$variant" --workdir="$workdir"
   echo "=== $name: evaluating"
   python evaluate.py --workdir="$workdir"
+  if [ "$name" = mnist ]; then
+    # Figure 5 of the paper: the optimizer trained on the 20-unit sigmoid MLP for 100 steps,
+    # tested for longer, on a wider and a deeper MLP, and with ReLU activations.
+    echo "=== mnist: generalization ($gen_steps steps)"
+    python evaluate.py --workdir="$workdir" --num_steps="$gen_steps" \
+      --output_dir="$workdir/eval_longer"
+    echo "=== mnist: generalization (40 hidden units)"
+    python evaluate.py --workdir="$workdir" --config.problem.hidden_sizes="(40,)" \
+      --output_dir="$workdir/eval_40hidden"
+    echo "=== mnist: generalization (2 hidden layers)"
+    python evaluate.py --workdir="$workdir" --config.problem.hidden_sizes="(20,20)" \
+      --output_dir="$workdir/eval_2layers"
+    echo "=== mnist: generalization (ReLU)"
+    python evaluate.py --workdir="$workdir" --config.problem.activation=relu \
+      --output_dir="$workdir/eval_relu"
+  fi
 done
-echo "done: results in $runs_dir/*/eval/"
+echo "=== figures"
+python make_figures.py --runs_dir="$runs_dir" --output_dir="$results_dir"
+echo "done: results in $runs_dir/*/eval*/ and $results_dir/"

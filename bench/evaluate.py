@@ -37,7 +37,7 @@ def main(argv):
     del argv
     config = quadratic.get_config()
     start = time.perf_counter()
-    family = make_task_family(config.problem)
+    family = make_task_family(config.problem, config.get("data"))
     rule = training.build_learned_rule(config)
     if _WORKDIR.value:
         training.restore_best(rule, _WORKDIR.value)

@@ -57,7 +57,7 @@ _DUMP = flags.DEFINE_string("dump", None, "Write reference inputs and outputs to
 
 
 def build(config, jit, static, recompute):
-    family = make_task_family(config.problem)
+    family = make_task_family(config.problem, config.get("data"))
     rule = make_rule(config.rule, seed=config.seed)
     meta_rule = make_rule(
         {"name": config.meta.optimizer, "learning_rate": config.meta.learning_rate}

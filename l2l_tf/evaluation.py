@@ -23,22 +23,38 @@ from l2l_tf.unroll import make_trajectory_fn
 LEARNED = "learned"
 
 
-def rule_losses(
+def rule_results(
     trajectory_fn, family: TaskFamily, seed: int, domain: int, num_tasks: int
-) -> np.ndarray:
-    """Member losses of `num_tasks` tasks of a seed domain, shape [num_steps + 1, num_tasks].
+) -> tuple[np.ndarray, dict]:
+    """Losses and held-out metrics of `num_tasks` tasks of a seed domain.
 
     Tasks are run `family.num_members` at a time; chunk c uses episode seed c of the domain, so
     the first N tasks are the same whatever N is.
+
+    Returns:
+      (member losses [num_steps + 1, num_tasks], {metric: [num_tasks]} of the final parameters;
+      empty for families without held-out data).
     """
-    chunks = []
+    chunks, metric_chunks = [], []
     count = 0
     index = 0
     while count < num_tasks:
-        chunks.append(trajectory_fn(seeding.task_seed(seed, domain, index)).numpy())
+        losses, metrics = trajectory_fn(seeding.task_seed(seed, domain, index))
+        chunks.append(losses.numpy())
+        metric_chunks.append({k: v.numpy() for k, v in metrics.items()})
         count += family.num_members
         index += 1
-    return np.concatenate(chunks, axis=1)[:, :num_tasks]
+    metrics = {
+        k: np.concatenate([c[k] for c in metric_chunks])[:num_tasks] for k in metric_chunks[0]
+    }
+    return np.concatenate(chunks, axis=1)[:, :num_tasks], metrics
+
+
+def rule_losses(
+    trajectory_fn, family: TaskFamily, seed: int, domain: int, num_tasks: int
+) -> np.ndarray:
+    """The losses of `rule_results`, shape [num_steps + 1, num_tasks]."""
+    return rule_results(trajectory_fn, family, seed, domain, num_tasks)[0]
 
 
 def tuning_score(losses: np.ndarray) -> float:
@@ -48,24 +64,35 @@ def tuning_score(losses: np.ndarray) -> float:
     return float(np.mean(losses[-1]))
 
 
-def summarize(losses: np.ndarray) -> dict:
-    """Statistics of one optimizer's losses [num_steps + 1, num_tasks].
+def _sem(values: np.ndarray) -> float:
+    n = len(values)
+    return float(np.std(values, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+
+
+def summarize(losses: np.ndarray, metrics: dict | None = None) -> dict:
+    """Statistics of one optimizer's losses [num_steps + 1, num_tasks] and held-out metrics.
 
     A task whose trajectory reaches inf or NaN is counted as diverged and left out of the means
-    (which are then over the remaining tasks); `diverged` says how many there were.
+    (which are then over the remaining tasks); `diverged` says how many there were. Each
+    held-out metric M ({M: [num_tasks]}, e.g. `test_loss`) adds `M_mean` and `M_sem` over the
+    same tasks.
     """
     finite = np.all(np.isfinite(losses), axis=0)
     kept = losses[:, finite]
     n = kept.shape[1]
     final = kept[-1]
-    sem = float(np.std(final, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    return {
+    out = {
         "final_loss_mean": float(np.mean(final)) if n else math.nan,
-        "final_loss_sem": sem,
+        "final_loss_sem": _sem(final),
         "final_loss_median": float(np.median(final)) if n else math.nan,
         "curve_mean": [float(v) for v in np.mean(kept, axis=1)] if n else [],
         "diverged": int(np.sum(~finite)),
     }
+    for name, values in (metrics or {}).items():
+        values = np.asarray(values)[finite]
+        out[f"{name}_mean"] = float(np.mean(values)) if n else math.nan
+        out[f"{name}_sem"] = _sem(values)
+    return out
 
 
 def tune_learning_rate(
@@ -104,12 +131,9 @@ def evaluate_rules(
     if learned_rule is not None:
         start = time.time()
         fn = make_trajectory_fn(family, learned_rule, num_steps)
-        losses = rule_losses(fn, family, seed, seeding.TEST, num_tasks)
-        optimizers[LEARNED] = {"learning_rate": None, **summarize(losses)}
-        log(
-            f"  {LEARNED:9s} final loss {optimizers[LEARNED]['final_loss_mean']:.4g} "
-            f"({time.time() - start:.1f}s)"
-        )
+        losses, metrics = rule_results(fn, family, seed, seeding.TEST, num_tasks)
+        optimizers[LEARNED] = {"learning_rate": None, **summarize(losses, metrics)}
+        log(f"  {LEARNED:9s}              {_log_line(optimizers[LEARNED], start)}")
     for name in config.eval.baselines:
         start = time.time()
         rule = make_rule({"name": name})
@@ -118,41 +142,61 @@ def evaluate_rules(
             rule, family, fn, config.eval.lr_grid, seed, config.eval.num_tuning_tasks
         )
         rule.learning_rate.assign(lr)
-        losses = rule_losses(fn, family, seed, seeding.TEST, num_tasks)
+        losses, metrics = rule_results(fn, family, seed, seeding.TEST, num_tasks)
         optimizers[name] = {
             "learning_rate": lr,
-            **summarize(losses),
+            **summarize(losses, metrics),
             "lr_search": {f"{k:.6g}": v for k, v in scores.items()},
         }
         if lr in (min(config.eval.lr_grid), max(config.eval.lr_grid)):
             log(f"  warning: {name}'s best rate {lr:g} is at the edge of eval.lr_grid")
-        log(
-            f"  {name:9s} lr={lr:<8.3g} final loss {optimizers[name]['final_loss_mean']:.4g} "
-            f"({time.time() - start:.1f}s)"
-        )
-    return {
+        log(f"  {name:9s} lr={lr:<8.3g} {_log_line(optimizers[name], start)}")
+    results = {
         "problem": family.name,
         "num_tasks": int(num_tasks),
         "num_steps": int(num_steps),
         "seed": int(seed),
-        "optimizers": optimizers,
     }
+    if family.info():
+        results["data"] = family.info()
+    results["optimizers"] = optimizers
+    return results
+
+
+def _log_line(r: dict, start: float) -> str:
+    line = f"final loss {r['final_loss_mean']:.4g}"
+    if "test_loss_mean" in r:
+        line += f"  test loss {r['test_loss_mean']:.4g}"
+    if "test_accuracy_mean" in r:
+        line += f"  test accuracy {r['test_accuracy_mean']:.4f}"
+    return f"{line} ({time.time() - start:.1f}s)"
 
 
 def format_table(results: dict) -> str:
     """A markdown table of the final losses, best first."""
     rows = sorted(results["optimizers"].items(), key=lambda kv: _sort_key(kv[1]))
-    lines = [
-        "| optimizer | learning rate | final loss (mean ± sem) | median | diverged |",
-        "|---|---|---|---|---|",
-    ]
+    held_out = [m for m in ("test_loss", "test_accuracy") if any(f"{m}_mean" in r for _, r in rows)]
+    header = "| optimizer | learning rate | final loss (mean ± sem) | median | diverged |"
+    header += "".join(f" {m.replace('_', ' ')} (mean ± sem) |" for m in held_out)
+    lines = [header, "|---|---|---|---|---|" + "---|" * len(held_out)]
     for name, r in rows:
         lr = "learned" if r["learning_rate"] is None else f"{r['learning_rate']:.3g}"
-        lines.append(
-            f"| {name} | {lr} | {r['final_loss_mean']:.4g} ± {r['final_loss_sem']:.2g} "
-            f"| {r['final_loss_median']:.4g} | {r['diverged']} |"
+        line = (
+            f"| {name} | {lr} | {_pm(r['final_loss_mean'], r['final_loss_sem'])} "
+            f"| {_fmt(r['final_loss_median'])} | {r['diverged']} |"
         )
+        for m in held_out:
+            line += f" {_pm(r.get(f'{m}_mean'), r.get(f'{m}_sem'))} |"
+        lines.append(line)
     return "\n".join(lines)
+
+
+def _fmt(v, spec=".4g") -> str:
+    return "n/a" if v is None or not math.isfinite(v) else format(v, spec)
+
+
+def _pm(mean, sem) -> str:
+    return f"{_fmt(mean)} ± {_fmt(sem, '.2g')}"
 
 
 def _sort_key(r):
@@ -228,7 +272,9 @@ def evaluate(
         if workdir is None:
             raise UserError("--output_dir is required when no --workdir is given")
         output_dir = Path(workdir) / "eval"
-    family = make_task_family(config.problem)
+    family = make_task_family(config.problem, config.get("data"))
+    if family.describe():
+        log(family.describe())
     learned = None
     if workdir is not None:
         learned = build_learned_rule(config)

@@ -1,4 +1,9 @@
-"""Figures like the paper's: mean loss versus optimizee step on a log scale."""
+"""Figures like the paper's: mean loss versus optimizee step on a log scale.
+
+`make_figures(runs_dir, output_dir)` (run by `make_figures.py` and `runall.sh`) assembles the
+figures of the paper's sections 3.1 and 3.2 and a markdown table from the results folders that
+`runall.sh` writes.
+"""
 
 import os
 from pathlib import Path
@@ -44,9 +49,146 @@ def plot_loss_curves(results: dict, path, title: str | None = None, ax=None) -> 
     ax.grid(True, which="both", alpha=0.3)
     if own:
         fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.png")
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
-        plt.close(fig)
+        _save(fig, path)
+
+
+#: The figures of the paper's sections 3.1 and 3.2: (file, [(title, results folder)]), where a
+#: results folder is relative to the runs directory of `runall.sh` and a title may name fields
+#: of its results (`{num_steps}`).
+FIGURES = (
+    ("quadratic.png", [("Quadratics (fig. 2)", "quadratic/eval")]),
+    ("mnist.png", [("MNIST, {num_steps} steps (fig. 4)", "mnist/eval")]),
+    (
+        "mnist_generalization.png",
+        [
+            ("MNIST, {num_steps} steps (fig. 5)", "mnist/eval_longer"),
+            ("MNIST, 40 hidden units (fig. 5)", "mnist/eval_40hidden"),
+            ("MNIST, 2 hidden layers (fig. 5)", "mnist/eval_2layers"),
+            ("MNIST, ReLU (fig. 5)", "mnist/eval_relu"),
+        ],
+    ),
+)
+OPTIMIZERS = ("learned", "sgd", "momentum", "nag", "rmsprop", "adam")
+
+
+def plot_panels(panels, path, ncols: int = 2) -> None:
+    """Several results side by side: panels is [(title, results dict)], one axis each."""
+    n = len(panels)
+    ncols = min(ncols, n)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.6 * nrows), squeeze=False)
+    for ax, (title, results) in zip(axes.flat, panels):
+        plot_loss_curves(results, None, title=title, ax=ax)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _save(fig, path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    os.replace(tmp, path)
+    plt.close(fig)
+
+
+def _cell(r: dict | None, key: str, spec: str = ".3g") -> str:
+    if r is None or r.get(f"{key}_mean") is None:
+        return ""
+    return f"{format(r[f'{key}_mean'], spec)} ± {format(r[f'{key}_sem'], '.1g')}"
+
+
+def results_markdown(experiments) -> str:
+    """Markdown tables of final training loss (and MNIST test metrics) per experiment.
+
+    experiments: [(title, results dict)]. The best optimizer of each row is in bold.
+    """
+    head = "| experiment | tasks × steps | " + " | ".join(OPTIMIZERS) + " |"
+    rule = "|---|---|" + "---|" * len(OPTIMIZERS)
+    lines = [
+        "Final training loss at the last step (mean ± standard error over the test tasks; "
+        "baselines with the learning rate tuned on validation tasks, in brackets):",
+        "",
+        head,
+        rule,
+    ]
+    for title, res in experiments:
+        opts = res["optimizers"]
+        finite = {k: v["final_loss_mean"] for k, v in opts.items() if _finite(v["final_loss_mean"])}
+        best = min(finite, key=finite.get) if finite else None
+        cells = []
+        for name in OPTIMIZERS:
+            r = opts.get(name)
+            text = _cell(r, "final_loss")
+            if text and r["learning_rate"] is not None:
+                text += f" [{r['learning_rate']:.2g}]"
+            cells.append(f"**{text}**" if name == best and text else text)
+        lines.append(
+            f"| {title} | {res['num_tasks']} × {res['num_steps']} | " + " | ".join(cells) + " |"
+        )
+    held_out = [(t, r) for t, r in experiments if _has_test_metrics(r)]
+    if held_out:
+        lines += [
+            "",
+            "Held-out test loss / test accuracy of the final parameters (means over the test "
+            "tasks):",
+            "",
+            head,
+            rule,
+        ]
+        for title, res in held_out:
+            cells = []
+            for name in OPTIMIZERS:
+                r = res["optimizers"].get(name)
+                if r is None or r.get("test_loss_mean") is None:
+                    cells.append("")
+                else:
+                    cells.append(f"{r['test_loss_mean']:.3g} / {r['test_accuracy_mean']:.3f}")
+            lines.append(
+                f"| {title} | {res['num_tasks']} × {res['num_steps']} | " + " | ".join(cells) + " |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _finite(v) -> bool:
+    return v is not None and v == v and abs(v) != float("inf")
+
+
+def _has_test_metrics(res) -> bool:
+    return any("test_loss_mean" in r for r in res["optimizers"].values())
+
+
+def make_figures(runs_dir, output_dir, log=print) -> dict:
+    """Writes the paper's figures and `results.md` from the results under `runs_dir`.
+
+    Panels whose results.json is missing are left out (with a note); a figure with no panel
+    at all is not written.
+
+    Returns:
+      {file name: path} of the files written.
+    """
+    import json
+
+    from l2l_tf import io as l2l_io
+
+    runs_dir, output_dir = Path(runs_dir), Path(output_dir)
+    written, experiments = {}, []
+    for filename, panels in FIGURES:
+        found = []
+        for title, folder in panels:
+            path = runs_dir / folder / "results.json"
+            if path.is_file():
+                results = json.loads(path.read_text())
+                found.append((title.format(**results), results))
+            else:
+                log(f"note: {path} not found; its panel of {filename} is left out")
+        if found:
+            plot_panels(found, output_dir / filename, ncols=2 if len(found) > 1 else 1)
+            written[filename] = output_dir / filename
+            experiments += found
+    if experiments:
+        l2l_io.write_text(output_dir / "results.md", results_markdown(experiments))
+        written["results.md"] = output_dir / "results.md"
+    return written

@@ -190,7 +190,9 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
     # First: a multi-worker strategy must exist before TensorFlow runs any operation.
     strategy = distributed.make_strategy(config.get("distribute", "none"))
     workdir = distributed.worker_workdir(strategy, workdir)
-    family = make_task_family(config.problem)
+    family = make_task_family(config.problem, config.get("data"))
+    if family.describe():
+        log(family.describe())
     distributed.check_shardable(family, strategy)
     with distributed.scope(strategy):  # the meta-parameters are mirrored on every replica
         rule = build_learned_rule(config)

@@ -50,9 +50,11 @@ def make_trajectory_fn(
 ):
     """A compiled function running `rule` for `num_steps` steps on one task.
 
-    The returned function maps an episode seed (shape [2]) to the member losses at every step,
-    shape [num_steps + 1, num_members] (row t is the loss at theta_t). Tasks, initial parameters
-    and minibatches all derive from the seed, so calling it with many seeds never retraces.
+    The returned function maps an episode seed (shape [2]) to a pair: the member losses at every
+    step, shape [num_steps + 1, num_members] (row t is the loss at theta_t), and the family's
+    `held_out_metrics` of the final parameters ({name: [num_members]}, empty for families
+    without held-out data). Tasks, initial parameters and minibatches all derive from the seed,
+    so calling it with many seeds never retraces.
     """
 
     @tf.function(jit_compile=jit_compile)
@@ -68,6 +70,6 @@ def make_trajectory_fn(
             losses = losses.write(t, member_losses)
         batch = family.batch(task, seeding.fold_in(batch_seed, num_steps))
         losses = losses.write(num_steps, family.member_losses(params, task, batch))
-        return losses.stack()
+        return losses.stack(), family.held_out_metrics(params, task)
 
     return trajectory

