@@ -12,7 +12,6 @@ TINY = {
     "quadratic": {"dims": 3, "batch_size": 4},
     "mnist": {"hidden_sizes": (3,), "batch_size": 4, "num_members": 2},
     "sinusoid": {"num_shots": 2, "batch_size": 3, "hidden_sizes": (4,)},
-
 }
 
 
