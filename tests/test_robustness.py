@@ -239,3 +239,31 @@ def test_validate_accepts_or_names_the_field(field, value):
                 or field == "meta.clip_grad_norm"
                 and value == 0
             )
+
+
+def test_interrupted_atomic_write_keeps_the_previous_version(tmp_path, monkeypatch):
+    """A write killed before its rename leaves the old file whole and no temporary behind."""
+    from l2l_tf import io as l2l_io
+
+    path = tmp_path / "results.json"
+    l2l_io.write_json(path, {"version": 1})
+
+    def killed(*args):
+        raise KeyboardInterrupt  # as if the process died between writing and renaming
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        l2l_io.write_json(path, {"version": 2, "big": list(range(10000))})
+    assert json.loads(path.read_text()) == {"version": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_metrics_lines_are_whole_records(tmp_path):
+    from l2l_tf import io as l2l_io
+
+    path = tmp_path / "metrics.jsonl"
+    for i in range(3):
+        l2l_io.append_jsonl(path, {"iteration": i, "loss": float("nan") if i == 1 else 0.5})
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["iteration"] for r in records] == [0, 1, 2]
+    assert records[1]["loss"] is None  # non-finite numbers are written as null, valid JSON
