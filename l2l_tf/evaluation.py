@@ -29,7 +29,8 @@ def rule_results(
     """Losses and held-out metrics of `num_tasks` tasks of a seed domain.
 
     Tasks are run `family.num_members` at a time; chunk c uses episode seed c of the domain, so
-    the first N tasks are the same whatever N is.
+    the first N tasks are the same whatever N is. `trajectory_fn` maps an episode seed to
+    `(losses, metrics)` (see `unroll.make_trajectory_fn`) or to the losses alone.
 
     Returns:
       (member losses [num_steps + 1, num_tasks], {metric: [num_tasks]} of the final parameters;
@@ -39,7 +40,9 @@ def rule_results(
     count = 0
     index = 0
     while count < num_tasks:
-        losses, metrics = trajectory_fn(seeding.task_seed(seed, domain, index))
+        out = trajectory_fn(seeding.task_seed(seed, domain, index))
+        losses, metrics = out if isinstance(out, tuple) else (out, {})
+
         chunks.append(losses.numpy())
         metric_chunks.append({k: v.numpy() for k, v in metrics.items()})
         count += family.num_members

@@ -255,7 +255,7 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
 
 
 def _train_loop(config, workdir, learner, meta_optimizer, step, stop, log):
-    from l2l_tf.training import save_best
+    from l2l_tf.training import resume, save_best
 
     cfg, train_cfg = config.meta, config.train
     total = train_cfg.num_meta_iterations
@@ -269,12 +269,7 @@ def _train_loop(config, workdir, learner, meta_optimizer, step, stop, log):
         best_val_loss=best_val,
         skipped_updates=skipped,
     )
-    manager = tf.train.CheckpointManager(
-        ckpt, str(workdir / "ckpt"), max_to_keep=train_cfg.keep_checkpoints
-    )
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_consumed()
-        log(f"resuming from {manager.latest_checkpoint} at meta-iteration {int(iteration)}")
+    manager, _ = resume(ckpt, iteration, workdir, train_cfg.keep_checkpoints, log)
 
     num_val = train_cfg.num_val_tasks
     val_learner = learner.with_family(build_family(config, min(num_val, MAX_TASKS_PER_CALL)))

@@ -22,7 +22,7 @@ from l2l_tf.meta.mgrl import ETA_NAMES, MetaGradientRL
 from l2l_tf.optimizers import BASELINES, UPDATE_RULES, make_rule
 from l2l_tf.rl import make_env
 from l2l_tf.rl.a2c import ActorCritic
-from l2l_tf.training import WorkdirLock, _StopRequest, prepare_workdir
+from l2l_tf.training import WorkdirLock, _StopRequest, prepare_workdir, resume
 
 META_LEARNED = "meta-learned"
 
@@ -176,12 +176,7 @@ def _train_loop(config, workdir, learner, stop, log):
     total = train_cfg.num_meta_iterations
     steps_per_iteration = config.env.num_envs * config.agent.rollout_length
     ckpt = tf.train.Checkpoint(learner=learner)
-    manager = tf.train.CheckpointManager(
-        ckpt, str(workdir / "ckpt"), max_to_keep=train_cfg.keep_checkpoints
-    )
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        log(f"resuming from {manager.latest_checkpoint} at iteration {int(learner.iteration)}")
+    manager, _ = resume(ckpt, learner.iteration, workdir, train_cfg.keep_checkpoints, log)
     writer = tf.summary.create_file_writer(str(workdir / "train"))
     i = int(learner.iteration.numpy())
     log(

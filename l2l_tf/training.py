@@ -271,6 +271,24 @@ def restore_latest(ckpt: tf.train.Checkpoint, directory: Path, log=print) -> str
     return None
 
 
+def resume(ckpt, iteration: tf.Variable, workdir: Path, keep: int, log=print):
+    """Opens WORKDIR/ckpt/ for a run and restores its newest readable checkpoint, if any.
+
+    Shared by every training loop, so all of them resume the same way: a corrupt newest
+    checkpoint falls back to the previous one, and metrics records past the restored
+    `iteration` are dropped because the resumed run logs those steps again.
+
+    Returns:
+      (the CheckpointManager to save with, the restored prefix or None).
+    """
+    manager = _checkpoint_manager(ckpt, workdir / "ckpt", keep, log)
+    restored = restore_latest(ckpt, workdir / "ckpt", log)
+    if restored:
+        log(f"resuming from {restored} at meta-iteration {int(iteration)}")
+        _trim_metrics(workdir / "metrics.jsonl", int(iteration))
+    return manager, restored
+
+
 def _trim_metrics(path: Path, iteration: int) -> None:
     """Drops metrics records past `iteration`: the resumed run will log those steps again."""
     if not path.exists():
@@ -315,11 +333,8 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
         best_val_loss=best_val,
         skipped_updates=skipped,
     )
-    manager = _checkpoint_manager(ckpt, workdir / "ckpt", train_cfg.keep_checkpoints, log)
-    restored = restore_latest(ckpt, workdir / "ckpt", log)
+    manager, restored = resume(ckpt, iteration, workdir, train_cfg.keep_checkpoints, log)
     if restored:
-        log(f"resuming from {restored} at meta-iteration {int(iteration)}")
-        _trim_metrics(workdir / "metrics.jsonl", int(iteration))
         episode = int(iteration) // num_unrolls
         task, init_seed, batch_seed, _, _ = _start_episode(family, rule, config.seed, episode)
         params, state = episode_state.load()
