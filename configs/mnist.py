@@ -41,6 +41,14 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.meta.learning_rate = 1e-3
     c.meta.clip_grad_norm = 1.0  # 0 disables clipping
     c.meta.jit_compile = False  # XLA is slower than plain graphs for this LSTM on CPU
+    c.meta.static_unroll = False  # unroll the steps in the graph instead of a while loop
+    c.meta.recompute = False  # rematerialize segments in the backward pass: sqrt(T) memory
+
+    # Threads of TensorFlow's CPU pools (0: TensorFlow's default, all cores).
+    c.threads = ml_collections.ConfigDict()
+    c.threads.intra_op = 0
+    c.threads.inter_op = 0
+
 
     c.train = ml_collections.ConfigDict()
     c.train.num_meta_iterations = 1500

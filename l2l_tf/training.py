@@ -211,8 +211,10 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
             second_derivatives=meta_cfg.second_derivatives,
             clip_grad_norm=meta_cfg.clip_grad_norm or None,
             jit_compile=meta_cfg.jit_compile,
-            static_unroll=meta_cfg.static_unroll,
-            recompute=meta_cfg.recompute,
+            # Absent from configs (and work directories) written before these options existed.
+            static_unroll=meta_cfg.get("static_unroll", False),
+            recompute=meta_cfg.get("recompute", False),
+
         )
         if strategy is not None:
             learner = distributed.DistributedTBPTT(strategy, learner)
