@@ -49,7 +49,6 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.threads.intra_op = 0
     c.threads.inter_op = 0
 
-
     c.train = ml_collections.ConfigDict()
     c.train.num_meta_iterations = 1500
     c.train.log_every = 50

@@ -214,7 +214,6 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
             # Absent from configs (and work directories) written before these options existed.
             static_unroll=meta_cfg.get("static_unroll", False),
             recompute=meta_cfg.get("recompute", False),
-
         )
         if strategy is not None:
             learner = distributed.DistributedTBPTT(strategy, learner)
