@@ -95,6 +95,17 @@ def validate_l2l(config: ml_collections.ConfigDict) -> None:
         raise UserError(
             f"meta.optimizer must be one of {list(BASELINES)}, got {config.meta.optimizer!r}"
         )
+    validate_train_section(config)
+    for field in ("num_tasks", "num_steps", "num_tuning_tasks"):
+        _positive_int(config, f"eval.{field}")
+    validate_lr_grid(config)
+    unknown = [b for b in config.eval.baselines if b not in BASELINES]
+    if unknown:
+        raise UserError(f"eval.baselines: unknown {unknown}; valid: {list(BASELINES)}")
+
+
+def validate_train_section(config) -> None:
+    """The `train.` fields every checkpointing, validating training loop has: positive ints."""
     for field in (
         "num_meta_iterations",
         "log_every",
@@ -105,19 +116,19 @@ def validate_l2l(config: ml_collections.ConfigDict) -> None:
         "max_consecutive_skips",
     ):
         _positive_int(config, f"train.{field}")
-    for field in ("num_tasks", "num_steps", "num_tuning_tasks"):
-        _positive_int(config, f"eval.{field}")
+
+
+def validate_lr_grid(config) -> None:
+    """`eval.lr_grid`, the learning rates tuned for baselines: non-empty, all positive."""
     grid = config.eval.lr_grid
     if not grid or any(
         isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 for v in grid
     ):
         raise UserError(f"eval.lr_grid must be a non-empty tuple of positive numbers, got {grid!r}")
-    unknown = [b for b in config.eval.baselines if b not in BASELINES]
-    if unknown:
-        raise UserError(f"eval.baselines: unknown {unknown}; valid: {list(BASELINES)}")
 
 
 def to_json(config: ml_collections.ConfigDict) -> str:
+
     return json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n"
 
 

@@ -69,23 +69,11 @@ def validate(config) -> None:
         rng = config_lib._get(config, "meta.rate_init_range")
         if len(rng) != 2 or not 0 < rng[0] <= rng[1]:
             raise UserError(f"meta.rate_init_range must be (low, high), 0 < low <= high: {rng}")
-    for field in (
-        "num_meta_iterations",
-        "log_every",
-        "checkpoint_every",
-        "eval_every",
-        "num_val_tasks",
-        "keep_checkpoints",
-        "max_consecutive_skips",
-    ):
-        pos_int(config, f"train.{field}")
+    config_lib.validate_train_section(config)
     for field in ("num_tasks", "num_steps", "num_tuning_tasks", "pretrain_iterations"):
         pos_int(config, f"eval.{field}")
-    grid = config.eval.lr_grid
-    if not grid or any(
-        isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 for v in grid
-    ):
-        raise UserError(f"eval.lr_grid must be a non-empty tuple of positive numbers, got {grid!r}")
+    config_lib.validate_lr_grid(config)
+
     unknown = [b for b in config.eval.baselines if b not in ("pretrained", "scratch")]
     if unknown:
         raise UserError(f"eval.baselines: unknown {unknown}; valid: ['pretrained', 'scratch']")
