@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from l2l_tf.cli import quiet_tensorflow  # noqa: E402
+from l2l_tf.cli import apply_threads, quiet_tensorflow  # noqa: E402
 
 quiet_tensorflow()
 
@@ -36,7 +36,9 @@ _NUM_STEPS = flags.DEFINE_integer("num_steps", 100, "Steps per task.")
 def main(argv):
     del argv
     config = quadratic.get_config()
+    apply_threads(config)  # as evaluate.py does
     start = time.perf_counter()
+
     family = make_task_family(config.problem, config.get("data"))
     rule = training.build_learned_rule(config)
     if _WORKDIR.value:

@@ -2,7 +2,7 @@
 """Meta-training throughput of l2l_tf in the paper's setting.
 
     python bench/meta_train.py --problem=quadratic [--unrolls=N] [--jit=on|off] [--eager]
-        [--static=on|off] [--recompute=on|off] [--threads=N]
+        [--static=on|off] [--recompute=on|off] [--threads=-1|0|N]
 
 Builds the task family, the LSTM rule and the truncated-BPTT learner from configs/PROBLEM.py
 (quadratic: 128 functions x 10 dims, 2-layer 20-unit LSTM, unroll 20, Adam), runs `--warmup`
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from l2l_tf.cli import quiet_tensorflow  # noqa: E402
+from l2l_tf.cli import apply_threads, quiet_tensorflow  # noqa: E402
 
 quiet_tensorflow()
 
@@ -49,7 +49,11 @@ _JIT = flags.DEFINE_enum("jit", "off", ["on", "off"], "XLA-compile the meta-step
 _STATIC = flags.DEFINE_enum("static", "off", ["on", "off"], "Unroll the steps in the graph.")
 _RECOMPUTE = flags.DEFINE_enum("recompute", "off", ["on", "off"], "Rematerialize segments.")
 _EAGER = flags.DEFINE_bool("eager", False, "Run eagerly (tf.config.run_functions_eagerly).")
-_THREADS = flags.DEFINE_integer("threads", 0, "Intra-op threads (0: TensorFlow's default).")
+_THREADS = flags.DEFINE_integer(
+    "threads",
+    -1,
+    "Intra-op threads: -1 takes the config's threads section, 0 TensorFlow's default (all cores).",
+)
 _UNROLL_LENGTH = flags.DEFINE_integer("unroll_length", None, "Override meta.unroll_length.")
 _DIMS = flags.DEFINE_integer("dims", None, "Override problem.dims (quadratic).")
 _BATCH = flags.DEFINE_integer("batch_size", None, "Override problem.batch_size.")
@@ -107,9 +111,10 @@ def dump(path, config):
 
 def main(argv):
     del argv
-    if _THREADS.value:
-        tf.config.threading.set_intra_op_parallelism_threads(_THREADS.value)
     config = importlib.import_module(f"configs.{_PROBLEM.value}").get_config()
+    if _THREADS.value >= 0:
+        config.threads.intra_op = _THREADS.value
+    apply_threads(config)
     if _UNROLL_LENGTH.value:
         config.meta.unroll_length = config.meta.num_steps = _UNROLL_LENGTH.value
     if _DIMS.value:
@@ -153,6 +158,7 @@ def main(argv):
         mode=mode,
         coords=coords,
         unroll_length=config.meta.unroll_length,
+        threads=config.threads.intra_op or "all",
         unrolls_per_s=_UNROLLS.value / elapsed,
         optimizee_steps_per_s=_UNROLLS.value * config.meta.unroll_length / elapsed,
         compile_s=compile_s,

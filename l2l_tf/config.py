@@ -23,6 +23,7 @@ SAFE_TO_CHANGE = (
     "train.keep_checkpoints",
     "eval.",
     "distribute",  # same trajectory on any number of replicas (see meta/distributed.py)
+    "threads.",  # thread pools change speed, not the computation
 )
 
 

@@ -161,7 +161,8 @@ def main():
     elapsed = time.perf_counter() - t0
     print(
         f"BENCH problem=quadratic impl=jax mode=jit coords={batch * dims} "
-        f"unroll_length={length} unrolls_per_s={args.unrolls / elapsed:.4g} "
+        f"unroll_length={length} threads={args.threads or 'all'} "
+        f"unrolls_per_s={args.unrolls / elapsed:.4g} "
         f"optimizee_steps_per_s={args.unrolls * length / elapsed:.4g} "
         f"compile_s={compile_s:.4g} "
         f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.4g}",
