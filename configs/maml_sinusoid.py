@@ -53,6 +53,13 @@ def sinusoid_config(learner: str, variant: str = "") -> ml_collections.ConfigDic
     c.eval.baselines = ("pretrained", "scratch")
     c.eval.pretrain_iterations = 10000  # joint training of the pretrained baseline
 
+    # TensorFlow's CPU thread pools (0: TensorFlow's default, one per core). These tensors are
+    # tiny, so one intra-op thread is 3-5x faster on the 2-core machine (bench/
+    # init_learner_throughput.py --intra_op=1 vs 0), and two runs can share it, one per core.
+    c.threads = ml_collections.ConfigDict()
+    c.threads.intra_op = 1
+    c.threads.inter_op = 0
+
     if variant == "quick":
         c.meta.iterations_per_call = 100
         c.train.num_meta_iterations = 300

@@ -65,6 +65,15 @@ def validate(config) -> None:
     if learner == "imaml":
         pos(config, "meta.lam")
         pos_int(config, "meta.cg_steps")
+        rate = config.meta.inner_learning_rate * config.meta.lam
+        if config.meta.inner_optimizer == "sgd" and rate >= 2:
+            # The proximal term alone has curvature lambda: SGD on it multiplies phi - theta by
+            # (1 - lr * lambda) per step, which grows when lr * lambda > 2 (every evaluation
+            # task diverged within 6 steps with lambda = 1000, lr = 0.01).
+            raise UserError(
+                f"meta.inner_learning_rate * meta.lam = {rate:g} must be below 2, or SGD on "
+                "iMAML's proximal inner objective diverges (lr * lambda = 1 is the usual choice)"
+            )
     if learner == "metasgd":
         rng = config_lib._get(config, "meta.rate_init_range")
         if len(rng) != 2 or not 0 < rng[0] <= rng[1]:

@@ -78,6 +78,32 @@ def test_one_trace_for_all_blocks_and_blocks_compose():
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7)
 
 
+def test_clipped_reptile_step_is_bounded_and_points_along_the_outer_gradient():
+    # Reptile's outer "gradient" is theta - mean(phi): one meta-batch whose inner loop blows up
+    # gives a huge one, and an unclipped outer step then wrecks theta (the 68k divergence).
+    from l2l_tf import seeding
+    from l2l_tf.meta.base import sample_episode
+
+    config = tiny_config("reptile")
+    config.meta.inner_learning_rate = 2.0  # unstable inner loop: a huge but finite step
+    config.meta.lr_schedule = "constant"
+    family = init_training.build_family(config, config.meta.meta_batch_size)
+    learner = init_training.build_learner(config, family)
+    episode = sample_episode(family, seeding.task_seed(config.seed, seeding.TRAIN, 0))
+    _, grads = learner.outer_grad(*episode[:3])
+    norm = float(tf.linalg.global_norm(grads))
+    clip = 0.05
+    assert np.isfinite(norm) and norm > 100 * clip
+    before = [v.numpy().copy() for v in learner.meta_params]
+    optimizer = MetaOptimizer(make_rule({"name": "sgd", "learning_rate": 1.0}), learner.meta_params)
+    step = init_training.MetaTrainStep(learner, optimizer, config.seed, clip_grad_norm=clip)
+    assert step(0, 1, 1)["skipped"] == 0
+    moved = [v.numpy() - b for v, b in zip(learner.meta_params, before)]
+    np.testing.assert_allclose(np.sqrt(sum(np.sum(m**2) for m in moved)), clip, rtol=1e-4)
+    for m, g in zip(moved, grads):
+        np.testing.assert_allclose(m, -clip / norm * g.numpy(), rtol=1e-3, atol=1e-7)
+
+
 def test_curve_function_traces_once_across_tasks():
     config = tiny_config()
     learner, _ = make_step(config)
@@ -163,6 +189,27 @@ def test_imaml_needs_its_fields():
     config.meta.lam = 0.0
     with pytest.raises(UserError, match="meta.lam"):
         config_lib.validate(config)
+
+
+def test_imaml_inner_rate_times_lambda_must_keep_proximal_sgd_stable():
+    config = tiny_config("imaml")
+    config.meta.lam, config.meta.inner_learning_rate = 1000.0, 0.01  # the old setting: 10
+    with pytest.raises(UserError, match="meta.lam"):
+        config_lib.validate(config)
+
+
+def test_the_imaml_configs_inner_loop_stays_finite_for_the_evaluated_steps():
+    # With lambda = 1000 and rate 0.01, iMAML's proximal SGD grew |phi - theta| 9-fold per step
+    # and every task was inf by step 6; the config must give a stable 10-step curve.
+    import importlib
+
+    config = importlib.import_module("configs.imaml_sinusoid").get_config()
+    family = init_training.build_family(config, 25)
+    learner = init_training.build_learner(config, family)
+    curve = init_training.make_curve_fn(learner, config.eval.num_steps)(tf.constant([0, 3]))
+    curve = curve.numpy()
+    assert np.isfinite(curve).all()
+    assert (curve[-1] < 2 * curve[1]).all()  # no task blows up between step 1 and step 10
 
 
 def test_cli_bad_field_is_one_error_line(tmp_path):
