@@ -232,6 +232,33 @@ def plot_curves(results: dict, path) -> None:
     plt.close(fig)
 
 
+def combine_results(named_results: list[tuple[str, dict]]) -> dict:
+    """One results dict from several learners' evaluations of the same problem and tasks.
+
+    Each run's own learner curve is kept under its name; the baselines (`pretrained`,
+    `scratch`) are taken from the first run that has them (every evaluation with the same seed
+    and config computes them on the same tasks).
+
+    Args:
+      named_results: [(learner name, results dict of `evaluate`)].
+    """
+    first = named_results[0][1]
+    combined = {k: first[k] for k in ("problem", "metric", "num_tasks")}
+    methods = {}
+    for name, results in named_results:
+        if (results["problem"], results["num_tasks"]) != (first["problem"], first["num_tasks"]):
+            raise UserError(f"{name}: results of another problem or task count than the first")
+        if name in results["methods"]:
+            methods[name] = results["methods"][name]
+    for baseline in (PRETRAINED, SCRATCH):
+        for _, results in named_results:
+            if baseline in results["methods"]:
+                methods[baseline] = results["methods"][baseline]
+                break
+    combined["methods"] = methods
+    return combined
+
+
 def evaluate(
     config, *, workdir=None, output_dir=None, num_tasks=None, num_steps=None, seed=None, log=print
 ) -> dict:

@@ -427,3 +427,30 @@ def test_make_task_family_passes_the_split(tmp_path):
     data = ml_collections.ConfigDict({"path": str(tmp_path / "d")})
     family = make_task_family(problem, data, split="test", batch_size=2)
     assert family.split == "test" and family.class_names[0] == "label 5"
+
+
+def test_fewshot_figure_combines_the_learners_runs(tmp_path):
+    from l2l_tf import io as l2l_io
+    from l2l_tf import plotting
+
+    def curve(v):
+        return {"per_step_mean": [0.2, v], "per_step_ci95": [0.01, 0.02], "diverged": 0}
+
+    for name, acc in (("maml", 0.6), ("reptile", 0.55)):
+        results = {
+            "problem": "fewshot",
+            "metric": "accuracy",
+            "num_tasks": 10,
+            "methods": {name: curve(acc), "pretrained": curve(0.4), "scratch": curve(0.5)},
+        }
+        l2l_io.write_json(tmp_path / f"{name}_fewshot" / "eval" / "results.json", results)
+    written = plotting.fewshot_figure(tmp_path, tmp_path / "out", log=lambda line: None)
+    assert written["fewshot.png"].stat().st_size > 0
+    table = written["fewshot.md"].read_text().splitlines()
+    assert [row.split("|")[1].strip() for row in table[2:]] == [
+        "maml",
+        "reptile",
+        "pretrained",
+        "scratch",
+    ]
+    assert "0.600 ± 0.020" in table[2] and "0.400 ± 0.020" in table[4]
