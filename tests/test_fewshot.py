@@ -33,9 +33,11 @@ def coded_arrays(per_class=(12, 13, 14, 15, 16, 17, 18, 19, 20, 21), n_test=3):
     """
     xs, ys, xt, yt = [], [], [], []
     ident = 1  # 0 would be indistinguishable from padding
+    rng = np.random.default_rng(0)
     for c, n in enumerate(per_class):
         for i in range(n + n_test):
-            image = np.zeros((28, 28), np.uint8)
+            # A noisy background: no activation sits exactly on a ReLU's kink.
+            image = rng.integers(0, 30, size=(28, 28), dtype=np.uint8)
             image[0, 0], image[0, 1], image[0, 2] = ident // 256, ident % 256, c
             image[5:9, 5:9] = 40 + 20 * c  # some class-dependent content
             (xs if i < n else xt).append(image)
@@ -454,3 +456,43 @@ def test_fewshot_figure_combines_the_learners_runs(tmp_path):
         "scratch",
     ]
     assert "0.600 ± 0.020" in table[2] and "0.400 ± 0.020" in table[4]
+
+
+@pytest.mark.parametrize("batch_norm", ["transductive", "none"])
+def test_maml_meta_gradient_through_the_conv_net_matches_finite_differences(tmp_path, batch_norm):
+    """Second order through grouped convolution, batch norm and max-pooling."""
+    from l2l_tf.meta import MAML
+    from l2l_tf.meta.base import sample_episode
+    from l2l_tf.optimizers import make_rule
+
+    write_idx_dir(tmp_path / "d", coded_arrays())
+    family = fewshot(
+        {"path": str(tmp_path / "d")},
+        model="conv",
+        batch_norm=batch_norm,
+        num_filters=2,
+        num_blocks=2,
+        batch_size=2,
+        num_ways=2,
+        num_shots=1,
+        num_query=1,
+        dtype=tf.float64,
+    )
+    task, support, query, init_seed = sample_episode(family, tf.constant([3, 4]))
+    rng = np.random.default_rng(1)
+    # Nonzero biases and beta too, so no pre-activation sits exactly on a ReLU's kink.
+    init = [p[0] + rng.normal(0, 0.1, p.shape[1:]) for p in family.init_params(task, init_seed)]
+    learner = MAML(family, init, make_rule({"name": "sgd", "learning_rate": 0.5}), 2)
+    _, grads = learner.outer_grad(task, support, query)
+    direction = [rng.normal(size=v.shape) for v in learner.meta_params]
+    base = [v.numpy() for v in learner.meta_params]
+
+    def meta_loss(eps):
+        for v, b, d in zip(learner.meta_params, base, direction):
+            v.assign(b + eps * d)
+        return float(learner.outer_grad(task, support, query)[0])
+
+    eps = 1e-5
+    numeric = (meta_loss(eps) - meta_loss(-eps)) / (2 * eps)
+    analytic = sum(float(np.sum(g.numpy() * d)) for g, d in zip(grads, direction))
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-7)

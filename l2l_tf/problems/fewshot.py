@@ -31,7 +31,7 @@ Models (`model`):
 - "none": no normalization; each layer has a bias instead.
 
 Weights start Glorot-uniform (MAML's code uses Xavier initialization), biases and beta at 0,
-gamma at 1. Convolutions of all members run as one grouped convolution.
+gamma at 1. Convolutions of all members run as batched matrix products (`conv3x3`).
 """
 
 import math
@@ -47,6 +47,24 @@ from l2l_tf.problems.base import TaskFamily, check_positive
 MODELS = ("mlp", "conv")
 BATCH_NORM_MODES = ("transductive", "none")
 BN_EPSILON = 1e-3  # as tf.contrib's batch_norm in MAML's code
+
+
+def conv3x3(x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
+    """Each member's 3x3 SAME convolution: x [m, b, h, w, c], w [m, 3, 3, c, f] -> [m, b, h, w, f].
+
+    Written as nine batched matrix products of shifted views rather than one grouped
+    `tf.nn.conv2d`: TensorFlow has no CPU gradient of a grouped convolution with respect to its
+    input, and slices and matmuls are differentiable to any order (second-order MAML).
+    """
+    m, height, width = tf.shape(x)[0], x.shape[2], x.shape[3]
+    c, f = w.shape[3], w.shape[4]
+    padded = tf.pad(x, [[0, 0], [0, 0], [1, 1], [1, 1], [0, 0]])
+    out = 0.0
+    for di in range(3):
+        for dj in range(3):
+            view = padded[:, :, di : di + height, dj : dj + width, :]
+            out += tf.matmul(tf.reshape(view, [m, -1, c]), w[:, di, dj])
+    return tf.reshape(out, [m, -1, height, width, f])
 
 
 class FewShotTask(NamedTuple):
@@ -237,7 +255,10 @@ class FewShot(TaskFamily):
         """Batch norm with batch statistics over `axes` (params = [gamma, beta]) or a bias."""
         if self.batch_norm == "none":
             return h + params[0]
-        mean, var = tf.nn.moments(h, axes=axes, keepdims=True)
+        # Not tf.nn.moments: it stops the gradient through the mean inside the variance, which
+        # is exact for first derivatives but wrong for second-order MAML's.
+        mean = tf.reduce_mean(h, axis=axes, keepdims=True)
+        var = tf.reduce_mean(tf.square(h - mean), axis=axes, keepdims=True)
         return (h - mean) * tf.math.rsqrt(var + BN_EPSILON) * params[0] + params[1]
 
     def logits(self, params: list[tf.Tensor], x: tf.Tensor) -> tf.Tensor:
@@ -254,22 +275,17 @@ class FewShot(TaskFamily):
                 h = tf.nn.relu(self._normalize(h, norm, axes=[1]))
                 i += 1 + n_norm
             return tf.matmul(h, params[i]) + params[i + 1][:, None, :]
-        # Conv: members become channel groups, [batch, size, size, m * channels], so one
-        # grouped convolution (member g's filters see only member g's channels) serves all.
-        h = tf.transpose(x, [1, 2, 3, 0])
+        h = x[..., None]  # [m, batch, size, size, channels]
         i = 0
         for _ in range(self.num_blocks):
-            w = params[i]  # [m, 3, 3, c_in, f]
-            c_in, f = w.shape[3], w.shape[4]
-            w = tf.reshape(tf.transpose(w, [1, 2, 3, 0, 4]), [3, 3, c_in, m * f])
-            h = tf.nn.conv2d(h, w, strides=1, padding="SAME")
-            norm = [tf.reshape(p, [m * f]) for p in params[i + 1 : i + 1 + n_norm]]
-            h = tf.nn.relu(self._normalize(h, norm, axes=[0, 1, 2]))
-            h = tf.nn.max_pool2d(h, 2, 2, "VALID")
+            h = conv3x3(h, params[i])
+            norm = [p[:, None, None, None, :] for p in params[i + 1 : i + 1 + n_norm]]
+            h = tf.nn.relu(self._normalize(h, norm, axes=[1, 2, 3]))
+            batch, size, f = tf.shape(h)[1], h.shape[2], h.shape[4]
+            pooled = tf.nn.max_pool2d(tf.reshape(h, [-1, size, size, f]), 2, 2, "VALID")
+            h = tf.reshape(pooled, [m, batch, size // 2, size // 2, f])
             i += 1 + n_norm
-        batch, size, f = tf.shape(h)[0], h.shape[1], self.num_filters
-        h = tf.reshape(h, [batch, size, size, m, f])
-        h = tf.reshape(tf.transpose(h, [3, 0, 1, 2, 4]), [m, batch, size * size * f])
+        h = tf.reshape(h, [m, tf.shape(h)[1], h.shape[2] * h.shape[3] * h.shape[4]])
         return tf.matmul(h, params[i]) + params[i + 1][:, None, :]
 
     def member_losses(self, params, task, batch) -> tf.Tensor:
