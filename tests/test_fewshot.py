@@ -375,6 +375,7 @@ def test_fewshot_configs_validate(learner):
 def tiny_config(learner, path):
     c = importlib.import_module(f"configs.{learner}_fewshot").get_config("quick")
     c.data.path = str(path)
+    c.data.rotations = (0, 180)  # 5 labels x 2 rotations per split
     c.problem.num_ways, c.problem.num_shots, c.problem.num_query = 3, 1, 2
     c.problem.hidden_sizes = (8,)
     c.meta.meta_batch_size = 3
@@ -401,7 +402,7 @@ def test_train_and_evaluate_write_accuracy_results(tmp_path):
     lines = []
     summary = init_training.train(config, tmp_path / "run", log=lines.append)
     assert summary["iterations"] == 6
-    assert any("IDX files" in line and "test 5 classes" in line for line in lines)
+    assert any("IDX files" in line and "test 10 classes" in line for line in lines)
     results = init_evaluation.evaluate(config, workdir=tmp_path / "run", log=lines.append)
     saved = json.loads((tmp_path / "run" / "eval" / "results.json").read_text())
     assert saved == json.loads(json.dumps(results))
