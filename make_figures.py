@@ -5,8 +5,9 @@
 
 Reads RUNS/quadratic/eval, RUNS/mnist/eval and the MNIST generalization folders
 RUNS/mnist/eval_{longer,40hidden,2layers,relu} (each a results.json of evaluate.py) and writes
-OUT/quadratic.png, OUT/mnist.png, OUT/mnist_generalization.png and OUT/results.md. Missing
-results are left out with a note.
+OUT/quadratic.png, OUT/mnist.png, OUT/mnist_generalization.png and OUT/results.md, and from
+RUNS/{maml,fomaml,reptile,metasgd,imaml}_fewshot/eval OUT/fewshot.png and OUT/fewshot.md (query
+accuracy of every learner and the baselines). Missing results are left out with a note.
 """
 
 from absl import app, flags

