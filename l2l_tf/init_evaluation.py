@@ -14,9 +14,10 @@ The metric is the task family's (`metric_name`): the query MSE for sinusoids (lo
 the query accuracy for few-shot classification (higher is better). The baselines' SGD rates are
 picked from `eval.lr_grid` on validation tasks (disjoint from the test tasks; for few-shot
 classification, held-out images of the meta-train classes) by the best mean metric over steps
-1..k, in the metric's direction. A task whose curve becomes inf or NaN is counted in `diverged`;
-each step's mean is over the tasks still finite at that step, and details.json gives the count
-of non-finite tasks at every step.
+1..k, in the metric's direction. A task whose curve becomes inf or NaN, or whose loss grows past
+`BLOWUP_FACTOR` (1000) times its loss before adaptation, is counted in `diverged`; each step's
+mean is over the tasks not diverged at that step, and details.json gives the count of diverged
+tasks at every step.
 """
 
 import math
@@ -54,17 +55,37 @@ def metric_name(config) -> str:
     return getattr(TASK_FAMILIES.get(config.problem.name), "metric_name", "loss")
 
 
-def summarize_curves(losses: np.ndarray) -> dict:
-    """Per-step mean and 95% confidence half-width of losses [num_steps + 1, num_tasks].
+#: A loss above this multiple of the task's loss before adaptation counts as diverged: it is
+#: finite only because it has not overflowed yet (Meta-SGD's rates applied ten times reach
+#: 1e23), and one such task would otherwise dominate the mean.
+BLOWUP_FACTOR = 1e3
 
-    `diverged` counts the tasks whose loss became inf or NaN at any step. Each step's statistics
-    are over the tasks still finite at that step, so a task that diverges at step 8 still counts
-    at step 1 (a rate that is good for one step but unstable over ten, like Meta-SGD's learned
-    rates, is not credited with dropping its hard tasks early).
+
+def diverged_mask(values: np.ndarray, higher_is_better: bool = False) -> np.ndarray:
+    """Which entries of values [num_steps + 1, num_tasks] have diverged.
+
+    An entry is diverged if it is inf or NaN or, for a loss (lower is better), if it exceeds
+    `BLOWUP_FACTOR` times the task's step-0 loss.
     """
-    finite = np.isfinite(losses)
+    bad = ~np.isfinite(values)
+    if not higher_is_better:
+        with np.errstate(invalid="ignore"):
+            limit = BLOWUP_FACTOR * np.abs(values[:1])
+            bad |= np.isfinite(limit) & (limit > 0) & (values > limit)
+    return bad
+
+
+def summarize_curves(losses: np.ndarray, higher_is_better: bool = False) -> dict:
+    """Per-step mean and 95% confidence half-width of values [num_steps + 1, num_tasks].
+
+    `diverged` counts the tasks that diverged (see `diverged_mask`) at any step. Each step's
+    statistics are over the tasks not diverged at that step, so a task that diverges at step 8
+    still counts at step 1 (a rate that is good for one step but unstable over ten, like
+    Meta-SGD's learned rates, is not credited with dropping its hard tasks early).
+    """
+    bad = diverged_mask(losses, higher_is_better)
     means, cis = [], []
-    for row, ok in zip(losses, finite):
+    for row, ok in zip(losses, ~bad):
         kept = row[ok]
         means.append(float(np.mean(kept)) if kept.size else math.nan)
         cis.append(
@@ -73,13 +94,13 @@ def summarize_curves(losses: np.ndarray) -> dict:
     return {
         "per_step_mean": means,
         "per_step_ci95": cis,
-        "diverged": int(np.sum(~np.all(finite, axis=0))),
+        "diverged": int(np.sum(np.any(bad, axis=0))),
     }
 
 
-def diverged_per_step(losses: np.ndarray) -> list[int]:
-    """How many tasks are non-finite at each step."""
-    return [int(v) for v in np.sum(~np.isfinite(losses), axis=1)]
+def diverged_per_step(losses: np.ndarray, higher_is_better: bool = False) -> list[int]:
+    """How many tasks are diverged (see `diverged_mask`) at each step."""
+    return [int(v) for v in np.sum(diverged_mask(losses, higher_is_better), axis=1)]
 
 
 def tuning_score(values: np.ndarray, higher_is_better: bool = False) -> float:
@@ -90,7 +111,7 @@ def tuning_score(values: np.ndarray, higher_is_better: bool = False) -> float:
       higher_is_better: the metric's direction: a diverged rate scores -inf for an accuracy,
         inf for a loss.
     """
-    if not np.all(np.isfinite(values)):
+    if np.any(diverged_mask(values, higher_is_better)):
         return -math.inf if higher_is_better else math.inf
     return float(np.mean(values[1:]))
 
@@ -166,10 +187,10 @@ def evaluate_methods(config, *, learner=None, num_tasks: int, num_steps: int, se
         view = view.with_family(family)
         fn = make_curve_fn(view, num_steps, random_init, metric=True)
         losses = evaluation.rule_losses(fn, family, seed, seeding.TEST, num_tasks)
-        methods[name] = summarize_curves(losses)
+        methods[name] = summarize_curves(losses, higher_is_better)
         details[name] = {
             **info,
-            "diverged_per_step": diverged_per_step(losses),
+            "diverged_per_step": diverged_per_step(losses, higher_is_better),
             "seconds": time.time() - start,
         }
         means = methods[name]["per_step_mean"]

@@ -124,6 +124,19 @@ def test_summaries_count_diverged_tasks_and_leave_them_out():
     assert init_evaluation.diverged_per_step(losses) == [0, 1, 1]
 
 
+def test_a_finite_but_blown_up_loss_counts_as_diverged():
+    # Task 1 ends 1e23 times above its start (finite, but diverged); task 0 ends 1e3 times
+    # *below*; task 2 rises, but only 10x. An accuracy (higher is better) never blows up.
+    losses = np.array([[2.0, 1.0, 0.5], [1.0, 3.0, 5.0], [2e-3, 1e23, 0.7]])
+    s = init_evaluation.summarize_curves(losses)
+    assert s["diverged"] == 1
+    np.testing.assert_allclose(s["per_step_mean"][2], np.mean([2e-3, 0.7]))
+    assert init_evaluation.diverged_per_step(losses) == [0, 0, 1]
+    assert init_evaluation.tuning_score(losses) == np.inf
+    assert init_evaluation.summarize_curves(losses, higher_is_better=True)["diverged"] == 0
+
+
+
 def test_train_resume_and_evaluate_writes_the_results_schema(tmp_path):
     config = tiny_config()
     workdir = tmp_path / "run"
