@@ -42,7 +42,13 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.meta.learning_rate = 1e-2
     c.meta.clip_grad_norm = 0.0  # 0 disables clipping
     c.meta.trace_decay = 0.0  # mu of the trace of d theta / d eta (0: no trace)
+    # J': "policy_gradient" (the paper's) or "a2c" (policy gradient, value loss and entropy)
+    c.meta.objective = "policy_gradient"
     c.meta.jit_compile = True  # XLA: about 1.5x faster per iteration on CPU
+
+    c.threads = ml_collections.ConfigDict()
+    c.threads.intra_op = 0  # TensorFlow CPU thread pools (0: default); 1 suits these small nets
+    c.threads.inter_op = 0
 
     c.train = ml_collections.ConfigDict()
     c.train.num_meta_iterations = 1000  # agent updates (each also one update of eta)
@@ -57,6 +63,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.eval.final_fraction = 0.2  # the table's score: episodes completed in the last 20%
     c.eval.gammas = (0.9, 0.95, 0.98)  # the fixed grid leaves out the reference (0.99, 1)
     c.eval.lambdas = (0.8, 0.95)
+    c.eval.fixed_grid = True  # False: the meta-learned agent alone (tuning on other seeds)
 
     if variant == "quick":
         c.meta.jit_compile = False  # compiling with XLA would take longer than the run

@@ -4,13 +4,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from l2l_tf.errors import UserError
 from l2l_tf.meta.mgrl import MetaGradientRL, logit
 from l2l_tf.optimizers import make_rule
-from l2l_tf.rl.a2c import ActorCritic, Trajectory, returns_and_advantages
+from l2l_tf.rl.a2c import ActorCritic, Trajectory, a2c_loss, returns_and_advantages
 from l2l_tf.rl.envs import Chain
 
 
-def tiny_learner(rule="sgd", trace_decay=0.0, learn=("gamma", "lambda"), dtype=tf.float64):
+def tiny_learner(
+    rule="sgd",
+    trace_decay=0.0,
+    learn=("gamma", "lambda"),
+    dtype=tf.float64,
+    objective="policy_gradient",
+):
     env = Chain(length=4, start=1, max_steps=5)
     agent = ActorCritic(4, 2, hidden_sizes=(3,), embedding_size=2, dtype=dtype)
     return MetaGradientRL(
@@ -26,6 +33,7 @@ def tiny_learner(rule="sgd", trace_decay=0.0, learn=("gamma", "lambda"), dtype=t
         learn=learn,
         clip_grad_norm=None,
         trace_decay=trace_decay,
+        objective=objective,
     )
 
 
@@ -45,24 +53,25 @@ def problem(learner):
     return params, state, random_trajectory(1), random_trajectory(2)
 
 
-@pytest.mark.parametrize("rule", ["sgd", "adam"])
-def test_meta_gradient_matches_central_finite_differences(rule):
-    learner = tiny_learner(rule)
+@pytest.mark.parametrize(
+    "rule, objective", [("sgd", "policy_gradient"), ("adam", "policy_gradient"), ("adam", "a2c")]
+)
+def test_meta_gradient_matches_central_finite_differences(rule, objective):
+    learner = tiny_learner(rule, objective=objective)
     params, state, traj, next_traj = problem(learner)
     if rule == "adam":  # a state part-way through training, not the first step's
         state = state._replace(count=tf.constant(5))
     logits = tf.constant([logit(0.8), logit(0.6)], tf.float64)
 
-    # J' treats the advantages A' as constants (only log pi is differentiated), so the finite
-    # differences hold A' at its value for the unperturbed theta'.
+    # J' treats the targets G' and A' as constants (only the networks' outputs are
+    # differentiated), so the finite differences hold them at their values for the unperturbed
+    # theta'.
     new_params, *_ = learner.inner_update(logits, params, state, traj)
-    _, advantages = returns_and_advantages(
-        learner.agent, new_params, next_traj, learner.reference_eta
-    )
+    targets = returns_and_advantages(learner.agent, new_params, next_traj, learner.reference_eta)
 
     def objective(x):
         new_params, *_ = learner.inner_update(x, params, state, traj)
-        return float(learner.meta_objective(new_params, next_traj, advantages))
+        return float(learner.meta_objective(new_params, next_traj, targets))
 
     _, grad = learner.meta_gradient(logits, params, state, traj, next_traj)
     eps = 1e-6
@@ -132,3 +141,19 @@ def test_step_learns_eta_traces_once_and_can_hold_components_fixed():
     assert float(lam_only.eta()[1]) != pytest.approx(0.6)
     assert float(m["lambda"]) == pytest.approx(float(lam_only.eta()[1]))
     assert np.isfinite(float(m["meta_objective"])) and not bool(m["meta_skipped"])
+
+
+def test_a2c_meta_objective_adds_the_value_loss_and_entropy_to_the_policy_gradient():
+    pg = tiny_learner(objective="policy_gradient")
+    a2c = tiny_learner(objective="a2c")
+    params, _, _, next_traj = problem(pg)
+    terms = a2c_loss(pg.agent, params, next_traj, pg.reference_eta, 0.5, 0.01)[1]
+    expected = terms["policy_loss"] + 0.5 * terms["value_loss"] - 0.01 * terms["entropy"]
+    np.testing.assert_allclose(float(pg.meta_objective(params, next_traj)), terms["policy_loss"])
+    np.testing.assert_allclose(float(a2c.meta_objective(params, next_traj)), expected)
+    assert abs(float(expected - terms["policy_loss"])) > 1e-3
+
+
+def test_unknown_meta_objective_is_a_user_error():
+    with pytest.raises(UserError, match="meta.objective must be one of"):
+        tiny_learner(objective="value")

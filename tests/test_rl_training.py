@@ -83,6 +83,18 @@ def evaluate_and_check(config, tmp_path):
         assert (tmp_path / "eval" / png).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_evaluate_without_the_fixed_grid_runs_the_meta_learned_agent_alone(tmp_path):
+    """eval.fixed_grid=False: for tuning the meta-learner on seeds other than the test seeds."""
+    config = tiny_mgrl_config()
+    config.eval.fixed_grid = False
+    config.meta.objective = "a2c"
+    results = rl_training.evaluate(config, output_dir=tmp_path, seed=2000, log=quiet)
+    assert list(results["runs"]) == ["meta-learned"] and results["best_fixed"] is None
+    assert results["seeds"] == [2000, 2001]
+    assert (tmp_path / "returns.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| meta-learned |" in (tmp_path / "summary.md").read_text()
+
+
 def test_same_seed_gives_paired_runs_across_settings():
     """reset() reproduces a fresh learner: same seed, same first rollout and same curve."""
     config = tiny_mgrl_config()
@@ -112,6 +124,8 @@ def test_same_seed_gives_paired_runs_across_settings():
         ("eval.num_seeds", 0, "eval.num_seeds"),
         ("agent.hidden_sizes", (0,), "agent.hidden_sizes"),
         ("env.length", 2, "env.start"),
+        ("meta.objective", "value", "meta.objective"),
+        ("eval.fixed_grid", "no", "eval.fixed_grid"),
     ],
 )
 def test_bad_config_fields_are_named(tmp_path, field, value, message):

@@ -148,14 +148,24 @@ def a2c_loss(
     eta: tf.Tensor,
     value_coef: float,
     entropy_coef: float,
+    targets=None,
 ):
     """The A2C loss J(tau, theta, eta) of the module docstring.
+
+    Args:
+      agent, params, traj, eta: the agent, theta, the rollout tau and (gamma, lambda).
+      value_coef, entropy_coef: c_v and c_e.
+      targets: (G, A) [T, B] to use instead of computing them from `params` (tests pass the
+        targets of the unperturbed parameters to finite-difference the meta-objective).
 
     Returns:
       (loss, {"policy_loss", "value_loss", "entropy"}) as scalars.
     """
     eta = tf.cast(eta, agent.dtype)
-    returns, advantages = returns_and_advantages(agent, params, traj, eta)
+    if targets is None:
+        returns, advantages = returns_and_advantages(agent, params, traj, eta)
+    else:
+        returns, advantages = (tf.stop_gradient(t) for t in targets)
     logits, values = _evaluate(agent, params, traj, eta)
     log_pi_a, entropy = _log_probs(logits, traj.actions)
     policy_loss = -tf.reduce_mean(advantages * log_pi_a)
