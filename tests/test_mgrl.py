@@ -129,6 +129,29 @@ def test_step_with_trace_accumulates_it():
     assert any(np.any(z != 0) for z in after_one)
 
 
+@pytest.mark.slow  # compiles the traced step
+def test_trace_runs_with_jit_compile_requested():
+    """XLA cannot differentiate the update in forward mode; the trace runs without it."""
+    env = Chain(length=4, start=1, max_steps=5)
+    agent = ActorCritic(4, 2, hidden_sizes=(3,), embedding_size=2)
+    learner = MetaGradientRL(
+        env,
+        agent,
+        make_rule({"name": "adam", "learning_rate": 0.1}),
+        make_rule({"name": "adam", "learning_rate": 0.1}),
+        num_envs=2,
+        rollout_length=3,
+        seed=0,
+        init_eta=(0.8, 0.6),
+        trace_decay=0.5,
+        jit_compile=True,
+    )
+    assert not learner.jit_compile
+    m = learner.step()
+    assert np.isfinite(float(m["meta_objective"])) and not bool(m["meta_skipped"])
+    assert any(np.any(z.numpy() != 0) for z in learner.trace)
+
+
 def test_step_learns_eta_traces_once_and_can_hold_components_fixed():
     fixed = tiny_learner(learn=(), dtype=tf.float32)
     lam_only = tiny_learner(learn=("lambda",), dtype=tf.float32)

@@ -136,7 +136,7 @@ class MetaGradientRL(tf.Module):
           objective: the meta-objective J': "policy_gradient" (the paper's, A' log pi only) or
             "a2c" (the whole A2C loss under eta': policy gradient, value loss and entropy,
             with the agent's value_coef and entropy_coef).
-          jit_compile: compile `step` with XLA.
+          jit_compile: compile `step` with XLA (not with a trace: see below).
         """
         super().__init__(name=name)
         self.env, self.agent, self.rule = env, agent, rule
@@ -177,7 +177,11 @@ class MetaGradientRL(tf.Module):
             ]
         self.iteration = tf.Variable(0, dtype=tf.int64, name="iteration")
         self.trace_count = 0
-        self.step = tf.function(self._step, jit_compile=jit_compile)
+        # With a trace, XLA would fail: forward-mode differentiation of the update passes
+        # through the gradient of a slice, which inside XLA is an XlaDynamicUpdateSlice, an op
+        # with no registered gradient. So the trace runs compiled by tf.function alone.
+        self.jit_compile = bool(jit_compile) and self.trace_decay == 0
+        self.step = tf.function(self._step, jit_compile=self.jit_compile)
 
     def _first_rollout(self, seed: int):
         """Initial agent parameters, the first rollout tau_0 and the state after it."""
