@@ -85,6 +85,19 @@ def test_chain_best_discount_is_the_documented_threshold():
     assert chain_value_iteration(env, env.gamma_star() + 0.02) == 1  # far reward
 
 
+def test_chain_config_threshold_lies_inside_its_gamma_grid():
+    """configs/mgrl_chain.py: distractor 3, gamma* = 0.3^(1/5) = 0.786, grid on both sides."""
+    from configs import mgrl_chain
+
+    c = mgrl_chain.get_config()
+    env = Chain(c.env.length, c.env.start, c.env.near_reward, c.env.far_reward, c.env.max_steps)
+    assert env.gamma_star() == pytest.approx(0.3 ** (1 / 5))
+    assert chain_value_iteration(env, env.gamma_star() - 0.02) == 0
+    assert chain_value_iteration(env, env.gamma_star() + 0.02) == 1
+    assert min(c.eval.gammas) < env.gamma_star() < max(c.eval.gammas)
+    assert c.meta.init_gamma < env.gamma_star()
+
+
 def test_chain_dynamics_rewards_and_reset():
     env = Chain(length=5, start=1, max_steps=3)
     state = env.reset([0, 0], 2)
