@@ -43,7 +43,9 @@ def random_trajectory(seed, t=3, b=2, obs=4):
         tf.constant(rng.normal(size=(t + 1, b, obs)), tf.float32),
         tf.constant(rng.integers(0, 2, size=(t, b)), tf.int32),
         tf.constant(rng.normal(size=(t, b)), tf.float32),
-        tf.constant([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]][:t], tf.float32),
+        tf.constant([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]][:t], tf.float32),  # terminated
+        tf.constant([[0.0, 1.0], [0.0, 0.0], [0.0, 0.0]][:t], tf.float32),  # truncated
+        tf.constant(rng.normal(size=(t, b, obs)), tf.float32),  # states reached before resets
     )
 
 
@@ -53,10 +55,14 @@ def problem(learner):
     return params, state, random_trajectory(1), random_trajectory(2)
 
 
+# Adam with J' = a2c is strongly curved at this point (its update divides by a small sqrt(v)):
+# the central difference's truncation error at eps = 1e-6 is 1e-5 relative (it shrinks as eps^2
+# and vanishes at 1e-7), so that case uses the smaller step.
 @pytest.mark.parametrize(
-    "rule, objective", [("sgd", "policy_gradient"), ("adam", "policy_gradient"), ("adam", "a2c")]
+    "rule, objective, eps",
+    [("sgd", "policy_gradient", 1e-6), ("adam", "policy_gradient", 1e-6), ("adam", "a2c", 1e-7)],
 )
-def test_meta_gradient_matches_central_finite_differences(rule, objective):
+def test_meta_gradient_matches_central_finite_differences(rule, objective, eps):
     learner = tiny_learner(rule, objective=objective)
     params, state, traj, next_traj = problem(learner)
     if rule == "adam":  # a state part-way through training, not the first step's
@@ -74,7 +80,6 @@ def test_meta_gradient_matches_central_finite_differences(rule, objective):
         return float(learner.meta_objective(new_params, next_traj, targets))
 
     _, grad = learner.meta_gradient(logits, params, state, traj, next_traj)
-    eps = 1e-6
     fd = []
     for i in range(2):
         e = np.eye(2)[i] * eps
