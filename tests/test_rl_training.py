@@ -244,3 +244,31 @@ def test_tuning_driver_scores_equal_evaluate(tmp_path):
     expected = results["runs"]["meta-learned"]["final_return"]["per_seed"]
     assert np.all(np.isfinite(scores)) and scores[0] != scores[1]
     np.testing.assert_allclose(scores, expected)
+
+
+def test_seed_table_scores_subsets_as_evaluate_does(tmp_path):
+    """bench/mgrl_seed_table.py: all seeds give summary.md's means, a subset its own seeds'."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "mgrl_seed_table", Path(__file__).resolve().parents[1] / "bench" / "mgrl_seed_table.py"
+    )
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    config = tiny_mgrl_config()
+    config.eval.num_seeds = 3
+    rl_training.evaluate(config, output_dir=tmp_path, seed=1000, log=quiet)
+    results = json.loads((tmp_path / "results.json").read_text())
+    for name, setting in results["runs"].items():
+        per_seed = setting["final_return"]["per_seed"]
+        full = next(r for r in table.seed_table(results).splitlines() if r.startswith(f"| {name} "))
+        assert f"| {setting['final_return']['mean']:.1f} ± " in full
+        assert ", ".join(f"{v:.1f}" for v in per_seed) in full
+        lines = table.seed_table(results, 1001, 1002).splitlines()
+        part = next(r for r in lines if r.startswith(f"| {name} "))
+        assert f"| {np.mean(per_seed[1:]):.1f} ± " in part
+        assert ", ".join(f"{v:.1f}" for v in per_seed[1:]) + " |" in part
+    assert table.seed_table(results, 1001, 1002).startswith("seeds 1001 … 1002 (2)")
+    with pytest.raises(SystemExit):
+        table.seed_table(results, 5000, 5001)
