@@ -2,7 +2,7 @@
 
 An A2C agent on 16 batched CartPole-v1 environments (in-graph) learns its return's discount and
 bootstrapping parameter by online cross-validation against the reference (gamma', lambda') =
-(0.99, 1). `evaluate.py` compares it, over 5 seeds and the same number of environment steps, with
+(0.99, 1). `evaluate.py` compares it, over 10 seeds and the same number of environment steps, with
 the agent under each fixed (gamma, lambda) of a grid that leaves out the reference.
 
 Usage: --config=configs/mgrl_cartpole.py, or configs/mgrl_cartpole.py:quick (about 30 s of
@@ -34,15 +34,23 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.meta = ml_collections.ConfigDict()
     c.meta.learner = "mgrl"
     c.meta.learn = ("gamma", "lambda")  # the components of eta that are meta-learned
+    # The middle of the fixed grid (gammas 0.9/0.95/0.98, lambdas 0.8/0.95), a neutral start
+    # chosen before the evaluation seeds were run; see README for the tuning seeds.
     c.meta.init_gamma = 0.95
-    c.meta.init_lambda = 0.8
+    c.meta.init_lambda = 0.875
     c.meta.reference_gamma = 0.99  # gamma' of the meta-objective
     c.meta.reference_lambda = 1.0  # lambda'
     c.meta.optimizer = "adam"  # updates the logits of eta
     c.meta.learning_rate = 1e-2
     c.meta.clip_grad_norm = 0.0  # 0 disables clipping
     c.meta.trace_decay = 0.0  # mu of the trace of d theta / d eta (0: no trace)
+    # J': "policy_gradient" (the paper's) or "a2c" (policy gradient, value loss and entropy)
+    c.meta.objective = "policy_gradient"
     c.meta.jit_compile = True  # XLA: about 1.5x faster per iteration on CPU
+
+    c.threads = ml_collections.ConfigDict()
+    c.threads.intra_op = 1  # TensorFlow CPU thread pools (0: default); 1 suits these small nets
+    c.threads.inter_op = 1
 
     c.train = ml_collections.ConfigDict()
     c.train.num_meta_iterations = 1000  # agent updates (each also one update of eta)
@@ -51,12 +59,13 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.train.keep_checkpoints = 3
 
     c.eval = ml_collections.ConfigDict()
-    c.eval.num_seeds = 5
+    c.eval.num_seeds = 10  # seeds seed + 1000 .. seed + 1009 for every setting (issue 8: >= 5)
     c.eval.num_meta_iterations = 600  # per run, the same for every setting (192k env steps)
     c.eval.log_every = 25
     c.eval.final_fraction = 0.2  # the table's score: episodes completed in the last 20%
     c.eval.gammas = (0.9, 0.95, 0.98)  # the fixed grid leaves out the reference (0.99, 1)
     c.eval.lambdas = (0.8, 0.95)
+    c.eval.fixed_grid = True  # False: the meta-learned agent alone (tuning on other seeds)
 
     if variant == "quick":
         c.meta.jit_compile = False  # compiling with XLA would take longer than the run

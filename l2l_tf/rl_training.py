@@ -18,7 +18,7 @@ import tensorflow as tf
 from l2l_tf import config as config_lib
 from l2l_tf import io as l2l_io
 from l2l_tf.errors import UserError
-from l2l_tf.meta.mgrl import ETA_NAMES, MetaGradientRL
+from l2l_tf.meta.mgrl import ETA_NAMES, META_OBJECTIVES, MetaGradientRL
 from l2l_tf.optimizers import BASELINES, UPDATE_RULES, make_rule
 from l2l_tf.rl import make_env
 from l2l_tf.rl.a2c import ActorCritic
@@ -70,6 +70,9 @@ def validate_config(config) -> None:
     _rule_name(config, "meta.optimizer")
     config_lib._positive(config, "meta.learning_rate")
     config_lib._positive(config, "meta.clip_grad_norm", allow_zero=True)
+    objective = config.meta.get("objective", "policy_gradient")
+    if objective not in META_OBJECTIVES:
+        raise UserError(f"meta.objective must be one of {list(META_OBJECTIVES)}, got {objective!r}")
     decay = config_lib._positive(config, "meta.trace_decay", allow_zero=True)
     if decay >= 1:
         raise UserError(f"meta.trace_decay must be in [0, 1), got {decay!r}")
@@ -79,6 +82,8 @@ def validate_config(config) -> None:
     config_lib._positive_int(config, "eval.num_meta_iterations")
     config_lib._positive_int(config, "eval.log_every")
     config_lib._positive(config, "eval.final_fraction")
+    if not isinstance(config.eval.get("fixed_grid", True), bool):
+        raise UserError(f"eval.fixed_grid must be True or False, got {config.eval.fixed_grid!r}")
     if config.eval.final_fraction > 1:
         raise UserError(f"eval.final_fraction must be in (0, 1], got {config.eval.final_fraction}")
     for field in ("gammas", "lambdas"):
@@ -124,6 +129,7 @@ def build_learner(config, *, learn=None, init_eta=None, seed=None) -> MetaGradie
         clip_grad_norm=config.agent.clip_grad_norm or None,
         meta_clip_grad_norm=config.meta.clip_grad_norm or None,
         trace_decay=config.meta.trace_decay,
+        objective=config.meta.get("objective", "policy_gradient"),
         jit_compile=config.meta.jit_compile,
     )
 
@@ -317,7 +323,9 @@ def evaluate(config, *, workdir=None, output_dir=None, seed=None, log=print) -> 
         f"({(iterations + 1) * steps_per_iteration} environment steps per run)"
     )
     settings = {META_LEARNED: None}
-    for g in eval_cfg.gammas:
+    # fixed_grid=False runs the meta-learned agent alone: what tuning its fields on seeds other
+    # than the evaluation seeds needs.
+    for g in eval_cfg.gammas if eval_cfg.get("fixed_grid", True) else ():
         for lam in eval_cfg.lambdas:
             settings[_setting_name(g, lam)] = (g, lam)
     runs, learners = {}, {}
@@ -345,7 +353,9 @@ def evaluate(config, *, workdir=None, output_dir=None, seed=None, log=print) -> 
             f"{runs[name]['final_return']['sem']:.1f}  ({time.time() - start:.0f}s)"
         )
     fixed = [n for n in runs if n != META_LEARNED]
-    best_fixed = max(fixed, key=lambda n: _nan_low(runs[n]["final_return"]["mean"]))
+    best_fixed = (
+        max(fixed, key=lambda n: _nan_low(runs[n]["final_return"]["mean"])) if fixed else None
+    )
     results = {
         "env": config.env.name,
         "seeds": seeds,

@@ -4,13 +4,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from l2l_tf.errors import UserError
 from l2l_tf.meta.mgrl import MetaGradientRL, logit
 from l2l_tf.optimizers import make_rule
-from l2l_tf.rl.a2c import ActorCritic, Trajectory, returns_and_advantages
+from l2l_tf.rl.a2c import ActorCritic, Trajectory, a2c_loss, returns_and_advantages
 from l2l_tf.rl.envs import Chain
 
 
-def tiny_learner(rule="sgd", trace_decay=0.0, learn=("gamma", "lambda"), dtype=tf.float64):
+def tiny_learner(
+    rule="sgd",
+    trace_decay=0.0,
+    learn=("gamma", "lambda"),
+    dtype=tf.float64,
+    objective="policy_gradient",
+):
     env = Chain(length=4, start=1, max_steps=5)
     agent = ActorCritic(4, 2, hidden_sizes=(3,), embedding_size=2, dtype=dtype)
     return MetaGradientRL(
@@ -26,6 +33,7 @@ def tiny_learner(rule="sgd", trace_decay=0.0, learn=("gamma", "lambda"), dtype=t
         learn=learn,
         clip_grad_norm=None,
         trace_decay=trace_decay,
+        objective=objective,
     )
 
 
@@ -35,7 +43,9 @@ def random_trajectory(seed, t=3, b=2, obs=4):
         tf.constant(rng.normal(size=(t + 1, b, obs)), tf.float32),
         tf.constant(rng.integers(0, 2, size=(t, b)), tf.int32),
         tf.constant(rng.normal(size=(t, b)), tf.float32),
-        tf.constant([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]][:t], tf.float32),
+        tf.constant([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]][:t], tf.float32),  # terminated
+        tf.constant([[0.0, 1.0], [0.0, 0.0], [0.0, 0.0]][:t], tf.float32),  # truncated
+        tf.constant(rng.normal(size=(t, b, obs)), tf.float32),  # states reached before resets
     )
 
 
@@ -45,27 +55,31 @@ def problem(learner):
     return params, state, random_trajectory(1), random_trajectory(2)
 
 
-@pytest.mark.parametrize("rule", ["sgd", "adam"])
-def test_meta_gradient_matches_central_finite_differences(rule):
-    learner = tiny_learner(rule)
+# Adam with J' = a2c is strongly curved at this point (its update divides by a small sqrt(v)):
+# the central difference's truncation error at eps = 1e-6 is 1e-5 relative (it shrinks as eps^2
+# and vanishes at 1e-7), so that case uses the smaller step.
+@pytest.mark.parametrize(
+    "rule, objective, eps",
+    [("sgd", "policy_gradient", 1e-6), ("adam", "policy_gradient", 1e-6), ("adam", "a2c", 1e-7)],
+)
+def test_meta_gradient_matches_central_finite_differences(rule, objective, eps):
+    learner = tiny_learner(rule, objective=objective)
     params, state, traj, next_traj = problem(learner)
     if rule == "adam":  # a state part-way through training, not the first step's
         state = state._replace(count=tf.constant(5))
     logits = tf.constant([logit(0.8), logit(0.6)], tf.float64)
 
-    # J' treats the advantages A' as constants (only log pi is differentiated), so the finite
-    # differences hold A' at its value for the unperturbed theta'.
+    # J' treats the targets G' and A' as constants (only the networks' outputs are
+    # differentiated), so the finite differences hold them at their values for the unperturbed
+    # theta'.
     new_params, *_ = learner.inner_update(logits, params, state, traj)
-    _, advantages = returns_and_advantages(
-        learner.agent, new_params, next_traj, learner.reference_eta
-    )
+    targets = returns_and_advantages(learner.agent, new_params, next_traj, learner.reference_eta)
 
     def objective(x):
         new_params, *_ = learner.inner_update(x, params, state, traj)
-        return float(learner.meta_objective(new_params, next_traj, advantages))
+        return float(learner.meta_objective(new_params, next_traj, targets))
 
     _, grad = learner.meta_gradient(logits, params, state, traj, next_traj)
-    eps = 1e-6
     fd = []
     for i in range(2):
         e = np.eye(2)[i] * eps
@@ -120,6 +134,29 @@ def test_step_with_trace_accumulates_it():
     assert any(np.any(z != 0) for z in after_one)
 
 
+@pytest.mark.slow  # compiles the traced step
+def test_trace_runs_with_jit_compile_requested():
+    """XLA cannot differentiate the update in forward mode; the trace runs without it."""
+    env = Chain(length=4, start=1, max_steps=5)
+    agent = ActorCritic(4, 2, hidden_sizes=(3,), embedding_size=2)
+    learner = MetaGradientRL(
+        env,
+        agent,
+        make_rule({"name": "adam", "learning_rate": 0.1}),
+        make_rule({"name": "adam", "learning_rate": 0.1}),
+        num_envs=2,
+        rollout_length=3,
+        seed=0,
+        init_eta=(0.8, 0.6),
+        trace_decay=0.5,
+        jit_compile=True,
+    )
+    assert not learner.jit_compile
+    m = learner.step()
+    assert np.isfinite(float(m["meta_objective"])) and not bool(m["meta_skipped"])
+    assert any(np.any(z.numpy() != 0) for z in learner.trace)
+
+
 def test_step_learns_eta_traces_once_and_can_hold_components_fixed():
     fixed = tiny_learner(learn=(), dtype=tf.float32)
     lam_only = tiny_learner(learn=("lambda",), dtype=tf.float32)
@@ -132,3 +169,19 @@ def test_step_learns_eta_traces_once_and_can_hold_components_fixed():
     assert float(lam_only.eta()[1]) != pytest.approx(0.6)
     assert float(m["lambda"]) == pytest.approx(float(lam_only.eta()[1]))
     assert np.isfinite(float(m["meta_objective"])) and not bool(m["meta_skipped"])
+
+
+def test_a2c_meta_objective_adds_the_value_loss_and_entropy_to_the_policy_gradient():
+    pg = tiny_learner(objective="policy_gradient")
+    a2c = tiny_learner(objective="a2c")
+    params, _, _, next_traj = problem(pg)
+    terms = a2c_loss(pg.agent, params, next_traj, pg.reference_eta, 0.5, 0.01)[1]
+    expected = terms["policy_loss"] + 0.5 * terms["value_loss"] - 0.01 * terms["entropy"]
+    np.testing.assert_allclose(float(pg.meta_objective(params, next_traj)), terms["policy_loss"])
+    np.testing.assert_allclose(float(a2c.meta_objective(params, next_traj)), expected)
+    assert abs(float(expected - terms["policy_loss"])) > 1e-3
+
+
+def test_unknown_meta_objective_is_a_user_error():
+    with pytest.raises(UserError, match="meta.objective must be one of"):
+        tiny_learner(objective="value")

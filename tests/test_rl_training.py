@@ -83,6 +83,18 @@ def evaluate_and_check(config, tmp_path):
         assert (tmp_path / "eval" / png).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_evaluate_without_the_fixed_grid_runs_the_meta_learned_agent_alone(tmp_path):
+    """eval.fixed_grid=False: for tuning the meta-learner on seeds other than the test seeds."""
+    config = tiny_mgrl_config()
+    config.eval.fixed_grid = False
+    config.meta.objective = "a2c"
+    results = rl_training.evaluate(config, output_dir=tmp_path, seed=2000, log=quiet)
+    assert list(results["runs"]) == ["meta-learned"] and results["best_fixed"] is None
+    assert results["seeds"] == [2000, 2001]
+    assert (tmp_path / "returns.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| meta-learned |" in (tmp_path / "summary.md").read_text()
+
+
 def test_same_seed_gives_paired_runs_across_settings():
     """reset() reproduces a fresh learner: same seed, same first rollout and same curve."""
     config = tiny_mgrl_config()
@@ -112,6 +124,7 @@ def test_same_seed_gives_paired_runs_across_settings():
         ("eval.num_seeds", 0, "eval.num_seeds"),
         ("agent.hidden_sizes", (0,), "agent.hidden_sizes"),
         ("env.length", 2, "env.start"),
+        ("meta.objective", "value", "meta.objective"),
     ],
 )
 def test_bad_config_fields_are_named(tmp_path, field, value, message):
@@ -196,3 +209,66 @@ def test_cli_bad_input_is_one_line(tmp_path, script, args, message):
     )
     assert proc.returncode == 2
     assert error_line(proc).startswith(f"error: {message}")
+
+
+def test_tuning_driver_scores_equal_evaluate(tmp_path):
+    """bench/mgrl_tune.py's per-seed scores are evaluate.py's for the same seeds."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "mgrl_tune", Path(__file__).resolve().parents[1] / "bench" / "mgrl_tune.py"
+    )
+    tune = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune)
+    small = {
+        "meta.jit_compile": False,
+        "env.num_envs": 2,
+        "agent.rollout_length": 3,
+        "agent.hidden_sizes": (3,),
+        "agent.embedding_size": 2,
+        "eval.log_every": 1,
+        "eval.final_fraction": 0.5,
+    }
+    scores = tune.run_setting(small, seeds=[2000, 2001], iterations=20, tag="test")
+    from configs import mgrl_cartpole
+
+    config = mgrl_cartpole.get_config()
+    for key, value in small.items():
+        section, field = key.split(".")
+        config[section][field] = value
+    config.eval.fixed_grid = False
+    config.eval.num_seeds = 2
+    config.eval.num_meta_iterations = 20
+    results = rl_training.evaluate(config, output_dir=tmp_path, seed=2000, log=quiet)
+    expected = results["runs"]["meta-learned"]["final_return"]["per_seed"]
+    assert np.all(np.isfinite(scores)) and scores[0] != scores[1]
+    np.testing.assert_allclose(scores, expected)
+
+
+def test_seed_table_scores_subsets_as_evaluate_does(tmp_path):
+    """bench/mgrl_seed_table.py: all seeds give summary.md's means, a subset its own seeds'."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "mgrl_seed_table", Path(__file__).resolve().parents[1] / "bench" / "mgrl_seed_table.py"
+    )
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    config = tiny_mgrl_config()
+    config.eval.num_seeds = 3
+    rl_training.evaluate(config, output_dir=tmp_path, seed=1000, log=quiet)
+    results = json.loads((tmp_path / "results.json").read_text())
+    for name, setting in results["runs"].items():
+        per_seed = setting["final_return"]["per_seed"]
+        full = next(r for r in table.seed_table(results).splitlines() if r.startswith(f"| {name} "))
+        assert f"| {setting['final_return']['mean']:.1f} ± " in full
+        assert ", ".join(f"{v:.1f}" for v in per_seed) in full
+        lines = table.seed_table(results, 1001, 1002).splitlines()
+        part = next(r for r in lines if r.startswith(f"| {name} "))
+        assert f"| {np.mean(per_seed[1:]):.1f} ± " in part
+        assert ", ".join(f"{v:.1f}" for v in per_seed[1:]) + " |" in part
+    assert table.seed_table(results, 1001, 1002).startswith("seeds 1001 … 1002 (2)")
+    with pytest.raises(SystemExit):
+        table.seed_table(results, 5000, 5001)

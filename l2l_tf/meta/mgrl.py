@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from l2l_tf import seeding
+from l2l_tf.errors import UserError
 from l2l_tf.meta.optimizer import MetaOptimizer
 from l2l_tf.optimizers.base import UpdateRule, apply_updates
 from l2l_tf.rl.a2c import (
@@ -48,6 +49,7 @@ from l2l_tf.rl.a2c import (
 from l2l_tf.rl.envs import Environment
 
 ETA_NAMES = ("gamma", "lambda")
+META_OBJECTIVES = ("policy_gradient", "a2c")
 
 
 def logit(p: float) -> float:
@@ -112,6 +114,7 @@ class MetaGradientRL(tf.Module):
         clip_grad_norm: float | None = None,
         meta_clip_grad_norm: float | None = None,
         trace_decay: float = 0.0,
+        objective: str = "policy_gradient",
         jit_compile: bool = False,
         name: str = "mgrl",
     ):
@@ -130,7 +133,10 @@ class MetaGradientRL(tf.Module):
           clip_grad_norm: clip the agent's gradient by global norm (None: no clipping).
           meta_clip_grad_norm: likewise for the meta-gradient.
           trace_decay: mu of the trace z of d theta / d eta (0: no trace).
-          jit_compile: compile `step` with XLA.
+          objective: the meta-objective J': "policy_gradient" (the paper's, A' log pi only) or
+            "a2c" (the whole A2C loss under eta': policy gradient, value loss and entropy,
+            with the agent's value_coef and entropy_coef).
+          jit_compile: compile `step` with XLA (not with a trace: see below).
         """
         super().__init__(name=name)
         self.env, self.agent, self.rule = env, agent, rule
@@ -139,6 +145,11 @@ class MetaGradientRL(tf.Module):
         self.clip_grad_norm = clip_grad_norm or None
         self.meta_clip_grad_norm = meta_clip_grad_norm or None
         self.trace_decay = float(trace_decay)
+        if objective not in META_OBJECTIVES:
+            raise UserError(
+                f"meta.objective must be one of {list(META_OBJECTIVES)}, got {objective!r}"
+            )
+        self.objective = objective
         self.learn = tuple(learn)
         self.mask = tf.constant([float(n in self.learn) for n in ETA_NAMES], agent.dtype)
         self.reference_eta = tf.constant(reference_eta, agent.dtype)
@@ -166,7 +177,11 @@ class MetaGradientRL(tf.Module):
             ]
         self.iteration = tf.Variable(0, dtype=tf.int64, name="iteration")
         self.trace_count = 0
-        self.step = tf.function(self._step, jit_compile=jit_compile)
+        # With a trace, XLA would fail: forward-mode differentiation of the update passes
+        # through the gradient of a slice, which inside XLA is an XlaDynamicUpdateSlice, an op
+        # with no registered gradient. So the trace runs compiled by tf.function alone.
+        self.jit_compile = bool(jit_compile) and self.trace_decay == 0
+        self.step = tf.function(self._step, jit_compile=self.jit_compile)
 
     def _first_rollout(self, seed: int):
         """Initial agent parameters, the first rollout tau_0 and the state after it."""
@@ -226,8 +241,25 @@ class MetaGradientRL(tf.Module):
         updates, rule_state = self.rule.step(grads, rule_state, params)
         return apply_updates(params, updates), rule_state, loss, terms, grad_norm
 
-    def meta_objective(self, params, traj: Trajectory, advantages=None) -> tf.Tensor:
-        """J'(tau', theta', eta') with the reference eta' (A' held constant; see a2c.py)."""
+    def meta_objective(self, params, traj: Trajectory, targets=None) -> tf.Tensor:
+        """J'(tau', theta', eta') with the reference eta' (G', A' held constant; see a2c.py).
+
+        Args:
+          params, traj: theta' and the validation rollout tau'.
+          targets: (G', A') to hold instead of computing them from `params` (tests).
+        """
+        if self.objective == "a2c":
+            loss, _ = a2c_loss(
+                self.agent,
+                params,
+                traj,
+                self.reference_eta,
+                self.value_coef,
+                self.entropy_coef,
+                targets,
+            )
+            return loss
+        advantages = None if targets is None else targets[1]
         return policy_gradient_objective(self.agent, params, traj, self.reference_eta, advantages)
 
     def meta_gradient(self, logits, params, rule_state, traj, next_traj):

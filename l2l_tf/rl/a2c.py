@@ -14,9 +14,10 @@ The A2C loss of a rollout tau of T steps on B environments is
 with G_t the lambda-return of `returns.lambda_return` under eta and A_t = G_t - v(s_t). G and A
 are computed with theta held constant (the usual semi-gradient: targets are not trained towards
 the estimate) but remain functions of eta, through gamma, lambda and the embedding, so that
-d theta' / d eta sees every way eta shapes the update. Episodes that end, by termination or by
-the time limit, get discount 0 at their last step (time-limit truncation is treated as
-termination, a simplification: the rollout does not keep the pre-reset observation).
+d theta' / d eta sees every way eta shapes the update. An episode that terminates gets discount
+0 at its last step; one truncated by the time limit bootstraps there from the value of the state
+the limit interrupted (the rollout keeps that pre-reset observation), G_t = r_t + gamma v(s_T),
+since that state is not terminal (Pardo et al., 2018, "Time limits in reinforcement learning").
 """
 
 from typing import NamedTuple
@@ -35,7 +36,9 @@ class Trajectory(NamedTuple):
     observations: tf.Tensor  # [T + 1, B, obs]; the last row is the bootstrap state
     actions: tf.Tensor  # [T, B] int32
     rewards: tf.Tensor  # [T, B]
-    dones: tf.Tensor  # [T, B] 1.0 where the episode ended at step t (float)
+    terminated: tf.Tensor  # [T, B] 1.0 where the episode reached a terminal state at step t
+    truncated: tf.Tensor  # [T, B] 1.0 where the time limit cut the episode at step t
+    final_observations: tf.Tensor  # [T, B, obs] the state step t reached, before any reset
 
 
 class ActorCritic:
@@ -127,10 +130,18 @@ def _evaluate(agent, params, traj, eta):
 
 def returns_and_advantages(agent, params, traj: Trajectory, eta: tf.Tensor):
     """(G, A) [T, B] under eta, with theta held constant (eta stays differentiable)."""
-    _, values = _evaluate(agent, [tf.stop_gradient(p) for p in params], traj, eta)
+    params = [tf.stop_gradient(p) for p in params]
+    _, values = _evaluate(agent, params, traj, eta)
+    # Where the time limit cut an episode, the next row is a fresh start: bootstrap from the
+    # value of the interrupted state instead.
+    truncated = tf.cast(traj.truncated, agent.dtype)
+    _, final_values = agent(params, _flat(traj.final_observations), eta)
+    final_values = tf.reshape(final_values, tf.shape(truncated))
+    next_values = tf.where(truncated > 0, final_values, values[1:])
     gamma, lambda_ = eta[0], eta[1]
-    discounts = gamma * (1.0 - tf.cast(traj.dones, agent.dtype))
-    returns = lambda_return(tf.cast(traj.rewards, agent.dtype), discounts, values[1:], lambda_)
+    discounts = gamma * (1.0 - tf.cast(traj.terminated, agent.dtype))
+    rewards = tf.cast(traj.rewards, agent.dtype)
+    returns = lambda_return(rewards, discounts, next_values, lambda_, truncated)
     return returns, returns - values[:-1]
 
 
@@ -148,14 +159,24 @@ def a2c_loss(
     eta: tf.Tensor,
     value_coef: float,
     entropy_coef: float,
+    targets=None,
 ):
     """The A2C loss J(tau, theta, eta) of the module docstring.
+
+    Args:
+      agent, params, traj, eta: the agent, theta, the rollout tau and (gamma, lambda).
+      value_coef, entropy_coef: c_v and c_e.
+      targets: (G, A) [T, B] to use instead of computing them from `params` (tests pass the
+        targets of the unperturbed parameters to finite-difference the meta-objective).
 
     Returns:
       (loss, {"policy_loss", "value_loss", "entropy"}) as scalars.
     """
     eta = tf.cast(eta, agent.dtype)
-    returns, advantages = returns_and_advantages(agent, params, traj, eta)
+    if targets is None:
+        returns, advantages = returns_and_advantages(agent, params, traj, eta)
+    else:
+        returns, advantages = (tf.stop_gradient(t) for t in targets)
     logits, values = _evaluate(agent, params, traj, eta)
     log_pi_a, entropy = _log_probs(logits, traj.actions)
     policy_loss = -tf.reduce_mean(advantages * log_pi_a)
@@ -217,7 +238,9 @@ def rollout(
     obs_ta = tf.TensorArray(tf.float32, size=length + 1)
     act_ta = tf.TensorArray(tf.int32, size=length)
     rew_ta = tf.TensorArray(tf.float32, size=length)
-    done_ta = tf.TensorArray(tf.float32, size=length)
+    term_ta = tf.TensorArray(tf.float32, size=length)
+    trunc_ta = tf.TensorArray(tf.float32, size=length)
+    final_ta = tf.TensorArray(tf.float32, size=length)
     return_sum = tf.zeros([], tf.float32)
     episodes = tf.zeros([], tf.float32)
     for t in tf.range(length):
@@ -229,7 +252,9 @@ def rollout(
         action = tf.random.stateless_categorical(
             tf.cast(logits, tf.float32), 1, step_seeds[0], dtype=tf.int32
         )[:, 0]
-        env_state, reward, terminated, truncated = env.step(env_state, action, step_seeds[1])
+        env_state, reward, terminated, truncated, final_obs = env.step(
+            env_state, action, step_seeds[1]
+        )
         done = tf.cast(terminated | truncated, tf.float32)
         episode_return = episode_return + reward
         return_sum += tf.reduce_sum(episode_return * done)
@@ -238,8 +263,17 @@ def rollout(
         obs_ta = obs_ta.write(t, obs)
         act_ta = act_ta.write(t, action)
         rew_ta = rew_ta.write(t, reward)
-        done_ta = done_ta.write(t, done)
+        term_ta = term_ta.write(t, tf.cast(terminated, tf.float32))
+        trunc_ta = trunc_ta.write(t, tf.cast(truncated, tf.float32))
+        final_ta = final_ta.write(t, final_obs)
     obs_ta = obs_ta.write(length, env.observe(env_state))
-    traj = Trajectory(obs_ta.stack(), act_ta.stack(), rew_ta.stack(), done_ta.stack())
+    traj = Trajectory(
+        obs_ta.stack(),
+        act_ta.stack(),
+        rew_ta.stack(),
+        term_ta.stack(),
+        trunc_ta.stack(),
+        final_ta.stack(),
+    )
     stats = {"return_sum": return_sum, "episodes": episodes}
     return traj, RolloutState(env_state, episode_return), stats

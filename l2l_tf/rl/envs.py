@@ -7,10 +7,13 @@ whose episode ended (auto-reset) from a stateless seed, so a rollout never stops
 
     state = env.reset(seed, num_envs)
     obs = env.observe(state)                                   # [num_envs, observation_size]
-    state, reward, terminated, truncated = env.step(state, action, seed)
+    state, reward, terminated, truncated, final_obs = env.step(state, action, seed)
 
 `reward`, `terminated` and `truncated` describe the transition just taken; the returned state is
-already the first state of the next episode where `terminated | truncated`.
+already the first state of the next episode where `terminated | truncated`. `terminated` means
+the episode reached a terminal state (its value is 0); `truncated` means it was cut by a time
+limit in a state that has a value, so a return bootstraps from v(final_obs), the observation of
+the state the transition reached before the reset (equal to `observe(state)` where not done).
 """
 
 import math
@@ -46,7 +49,8 @@ class Environment:
           seed: stateless seed for the resets.
 
         Returns:
-          (next_state, reward float32 [num_envs], terminated bool, truncated bool).
+          (next_state, reward float32 [num_envs], terminated bool, truncated bool,
+           final_observation float32 [num_envs, observation_size] before any reset).
         """
         raise NotImplementedError
 
@@ -140,7 +144,7 @@ class CartPole(Environment):
         reward = tf.ones_like(nxt.x)
         done = terminated | truncated
         fresh = self.reset(seed, tf.shape(action)[0])
-        return _where(done, fresh, nxt), reward, terminated, truncated
+        return _where(done, fresh, nxt), reward, terminated, truncated, self.observe(nxt)
 
 
 class ChainState(NamedTuple):
@@ -226,7 +230,8 @@ class Chain(Environment):
         truncated = (t >= self.max_steps) & ~terminated
         done = terminated | truncated
         fresh = self.reset(seed, tf.shape(action)[0])
-        return _where(done, fresh, ChainState(position, t)), reward, terminated, truncated
+        reached = ChainState(position, t)
+        return _where(done, fresh, reached), reward, terminated, truncated, self.observe(reached)
 
 
 class GymnasiumEnv(Environment):
@@ -269,8 +274,10 @@ class GymnasiumEnv(Environment):
 
     def _step_py(self, action):
         rewards, terms, truncs = [], [], []
+        final = np.empty_like(self._obs)
         for i, (env, a) in enumerate(zip(self._envs, action)):
             obs, reward, term, trunc, _ = env.step(int(a))
+            final[i] = np.asarray(obs, np.float32).ravel()
             if term or trunc:
                 obs, _ = env.reset()
             self._obs[i] = np.asarray(obs, np.float32).ravel()
@@ -281,6 +288,7 @@ class GymnasiumEnv(Environment):
             np.asarray(rewards, np.float32),
             np.asarray(terms, bool),
             np.asarray(truncs, bool),
+            final,
         )
 
     def reset(self, seed, num_envs):
@@ -294,13 +302,14 @@ class GymnasiumEnv(Environment):
 
     def step(self, state, action, seed):
         del seed  # Gymnasium resets from each environment's own generator
-        reward, terminated, truncated = tf.numpy_function(
-            self._step_py, [action], [tf.float32, tf.bool, tf.bool], stateful=True
+        reward, terminated, truncated, final = tf.numpy_function(
+            self._step_py, [action], [tf.float32, tf.bool, tf.bool, tf.float32], stateful=True
         )
         n = tf.shape(action)
         reward = tf.reshape(reward, n)
         terminated = tf.reshape(terminated, n)
         truncated = tf.reshape(truncated, n)
+        final = tf.reshape(final, [-1, self.observation_size])
         with tf.control_dependencies([reward]):
             state = tf.identity(state) + 1
-        return state, reward, terminated, truncated
+        return state, reward, terminated, truncated, final
