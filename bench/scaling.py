@@ -7,7 +7,8 @@ Two sweeps of the quadratic meta-step, each point in a fresh process (bench/meta
 that its peak memory is its own:
   - coordinates 10^3 .. 10^6 (dims 10, batch = coords / 10) at unroll length 2 (a longer unroll
     at 10^6 coordinates would not fit in 24 GB without recompute);
-  - unroll length 5 .. 100 at 10^4 coordinates, without and with recompute.
+  - unroll length 5 .. 100 at --unroll_coords coordinates (default 10^5, where the fixed cost
+    of a call no longer hides the per-step cost), without and with recompute.
 Writes scaling.csv and scaling.png into --out and prints the fitted log-log exponents (time
 from 10^4 coordinates up; memory above the process's baseline). Every point runs with the
 quadratic config's thread setting (one intra-op thread), so time measures work done rather
@@ -61,13 +62,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument(
+        "--unroll_coords",
+        type=int,
+        default=100000,
+        help="coordinates of the unroll-length sweep (10^5 needs about 14 GB at length 100)",
+    )
     args = parser.parse_args()
     out = ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)
     if args.quick:
         coord_sweep, lengths, base = [1000, 10000], [5, 10], 1000
     else:
-        coord_sweep, lengths, base = [1000, 10000, 100000, 1000000], [5, 10, 20, 50, 100], 10000
+        coord_sweep, lengths = [1000, 10000, 100000, 1000000], [5, 10, 20, 50, 100]
+        base = args.unroll_coords
 
     rows = []
     for coords in coord_sweep:
@@ -79,7 +87,7 @@ def main():
             rows.append(
                 {
                     "sweep": "recompute" if recompute else "unroll",
-                    **measure(base, length, recompute, unrolls=max(5, 2000 // length)),
+                    **measure(base, length, recompute, unrolls=max(3, 20_000_000 // (base * length))),
                 }
             )
     with open(out / "scaling.csv", "w", newline="") as f:
