@@ -84,10 +84,11 @@ def main():
         )
     for recompute in (False, True):
         for length in lengths:
+            unrolls = max(3, 20_000_000 // (base * length))  # about 2e7 coordinate-steps a point
             rows.append(
                 {
                     "sweep": "recompute" if recompute else "unroll",
-                    **measure(base, length, recompute, unrolls=max(3, 20_000_000 // (base * length))),
+                    **measure(base, length, recompute, unrolls=unrolls),
                 }
             )
     with open(out / "scaling.csv", "w", newline="") as f:

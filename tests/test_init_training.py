@@ -136,7 +136,6 @@ def test_a_finite_but_blown_up_loss_counts_as_diverged():
     assert init_evaluation.summarize_curves(losses, higher_is_better=True)["diverged"] == 0
 
 
-
 def test_train_resume_and_evaluate_writes_the_results_schema(tmp_path):
     config = tiny_config()
     workdir = tmp_path / "run"
