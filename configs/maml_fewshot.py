@@ -41,6 +41,8 @@ def fewshot_config(learner: str, variant: str = "") -> ml_collections.ConfigDict
     # on meta-test classes, below the pretrained baseline's 0.45; README).
     c.data.rotations = (0, 90, 180, 270)
     c.data.image_size = 28  # Omniglot images are resized to this
+    c.data.download = False  # True: Omniglot, downloaded once to ~/.keras/datasets/omniglot
+
 
     c.meta = ml_collections.ConfigDict()
     c.meta.learner = learner

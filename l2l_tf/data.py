@@ -305,7 +305,12 @@ def _check(arrays: dict, where) -> tuple:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+    return file_digest(path, "sha256")
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    """The hex digest of a file (`algorithm`: a hashlib name such as "sha256" or "md5")."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
@@ -318,7 +323,14 @@ def download_keras_mnist(
     expected_sha256: str = KERAS_SHA256,
     timeout: float = CONNECT_TIMEOUT_S,
 ) -> str | None:
-    """Downloads Keras's mnist.npz into `dest`, checked against its SHA-256.
+    """Downloads Keras's mnist.npz into `dest`, checked against its SHA-256 (`download_file`)."""
+    return download_file(url, dest, expected_sha256, "sha256", timeout)
+
+
+def download_file(
+    url: str, dest: Path, expected: str, algorithm: str, timeout: float = CONNECT_TIMEOUT_S
+) -> str | None:
+    """Downloads `url` into `dest`, checked against its `algorithm` digest `expected`.
 
     The connection (name lookup included) runs in a daemon thread that is given up after
     `timeout` seconds, so an offline machine never waits longer than that; reads then time out
@@ -344,15 +356,17 @@ def download_keras_mnist(
     if "error" in answer:
         return f"network unavailable: {_first_line(answer['error'])}"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".mnist.", suffix=".npz.tmp")
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     try:
         with answer["response"] as response, os.fdopen(fd, "wb") as f:
             shutil.copyfileobj(response, f)
-        digest = sha256(Path(tmp))
-        if digest != expected_sha256:
+        digest = file_digest(Path(tmp), algorithm)
+        if digest != expected:
             return (
-                f"downloaded file has SHA-256 {digest[:12]}..., expected {expected_sha256[:12]}..."
+                f"downloaded file has {_DIGEST_NAMES.get(algorithm, algorithm)} {digest[:12]}..., "
+                f"expected {expected[:12]}..."
             )
+
         os.replace(tmp, dest)
         return None
     except Exception as e:
@@ -361,6 +375,10 @@ def download_keras_mnist(
         Path(tmp).unlink(missing_ok=True)
 
 
+_DIGEST_NAMES = {"sha256": "SHA-256", "md5": "MD5"}
+
+
 def _first_line(e) -> str:
+
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__

