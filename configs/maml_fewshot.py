@@ -43,7 +43,6 @@ def fewshot_config(learner: str, variant: str = "") -> ml_collections.ConfigDict
     c.data.image_size = 28  # Omniglot images are resized to this
     c.data.download = False  # True: Omniglot, downloaded once to ~/.keras/datasets/omniglot
 
-
     c.meta = ml_collections.ConfigDict()
     c.meta.learner = learner
     c.meta.meta_batch_size = 16  # episodes per meta-iteration

@@ -186,7 +186,6 @@ def fetch_omniglot(
     """
     md5 = OMNIGLOT_MD5 if md5 is None else md5
     for part in OMNIGLOT_DIRS:
-
         if (root / part).is_dir():
             continue
         archive = root / f"{part}.zip"
