@@ -247,7 +247,8 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
 
     Returns:
       A summary: iterations done, best validation loss, wall time, meta-iterations per second,
-      skipped updates, and `interrupted` (the signal's name) if a signal stopped the run.
+      skipped updates, and `interrupted` (the signal's name) and `exit_status` (128 + its
+      number) if a signal stopped the run.
     """
     from l2l_tf.training import WorkdirLock, _StopRequest, prepare_workdir
 
@@ -398,13 +399,8 @@ def _train_loop(config, workdir, learner, meta_optimizer, step, stop, log):
         "iterations_per_s": train_iters / train_seconds if train_seconds > 0 else math.nan,
         "skipped_updates": int(skipped.numpy()),
     }
-    if stop.signal is not None:
-        manager.save(checkpoint_number=i)
-        summary["interrupted"] = stop.signal
-        log(
-            f"stopped by {stop.signal} at meta-iteration {i}; checkpoint saved. "
-            "Run the same command again to resume."
-        )
+    stop.finish(summary, lambda n: manager.save(checkpoint_number=n), i, log)
+
     log(
         f"done: {i} meta-iterations in {summary['wall_s']:.1f}s "
         f"({summary['iterations_per_s']:.1f} meta-iterations/s while training)"

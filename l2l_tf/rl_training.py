@@ -165,7 +165,8 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
 
     Returns:
       A summary: iterations, environment steps, final gamma and lambda, wall time, and
-      `interrupted` (the signal's name) if a signal stopped the run.
+      `interrupted` (the signal's name) and `exit_status` (128 + its number) if a signal
+      stopped the run.
     """
     validate_config(config)
     workdir = Path(workdir)
@@ -235,14 +236,7 @@ def _train_loop(config, workdir, learner, stop, log):
         "lambda": float(eta[1]),
         "wall_s": time.time() - start_time,
     }
-    if stop.signal is not None:
-        manager.save(checkpoint_number=i)
-        summary["interrupted"] = stop.signal
-        log(
-            f"stopped by {stop.signal} at iteration {i}; checkpoint saved. "
-            "Run the same command again to resume."
-        )
-    return summary
+    return stop.finish(summary, lambda n: manager.save(checkpoint_number=n), i, log, "iteration")
 
 
 def run_curve(learner: MetaGradientRL, num_iterations: int, log_every: int) -> dict:

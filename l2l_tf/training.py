@@ -74,6 +74,22 @@ class _StopRequest:
     def _handle(self, signum, frame):
         self.signal = signal.Signals(signum)
 
+    def finish(self, summary: dict, save, iteration: int, log, unit: str = "meta-iteration"):
+        """After a training loop: if a signal stopped it, checkpoint and say how to resume.
+
+        Calls `save(iteration)` and adds `interrupted` (the signal's name) and `exit_status`
+        (128 + its number, what the mains exit with) to `summary`, which it returns.
+        """
+        if self.signal is not None:
+            save(iteration)
+            summary["interrupted"] = self.signal.name
+            summary["exit_status"] = 128 + int(self.signal)
+            log(
+                f"stopped by {self.signal.name} at {unit} {iteration}; checkpoint saved. "
+                "Run the same command again to resume."
+            )
+        return summary
+
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
@@ -455,12 +471,4 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
         "wall_s": time.time() - start_time,
         "skipped_updates": int(skipped.numpy()),
     }
-    if stop.signal is not None:
-        checkpoint(i)
-        summary["interrupted"] = stop.signal.name
-        summary["exit_status"] = 128 + int(stop.signal)
-        log(
-            f"stopped by {stop.signal.name} at meta-iteration {i}; checkpoint saved. "
-            "Run the same command again to resume."
-        )
-    return summary
+    return stop.finish(summary, checkpoint, i, log)

@@ -267,3 +267,32 @@ def test_metrics_lines_are_whole_records(tmp_path):
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["iteration"] for r in records] == [0, 1, 2]
     assert records[1]["loss"] is None  # non-finite numbers are written as null, valid JSON
+
+
+@pytest.mark.parametrize("loop", ["l2l", "maml", "mgrl"])
+def test_every_training_loop_reports_a_signal_with_its_name_and_exit_status(tmp_path, loop):
+    """SIGINT during a run: each loop stops, checkpoints, and tells the main to exit 130."""
+    from l2l_tf import init_training, rl_training
+    from tests.test_init_training import tiny_config
+    from tests.test_rl_training import tiny_mgrl_config
+
+    if loop == "l2l":
+        config, train = tiny_quadratic_config(), training.train
+    elif loop == "maml":
+        config, train = tiny_config("maml"), init_training.train
+    else:
+        config, train = tiny_mgrl_config(), rl_training.train
+    config.train.num_meta_iterations = 1000  # far more than run before the signal lands
+    lines = []
+
+    def log(line):
+        lines.append(line)
+        if line.startswith("iter ") and len([x for x in lines if x.startswith("iter ")]) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # the loop's handler, not KeyboardInterrupt
+
+    summary = train(config, tmp_path / "run", log=log)
+    assert summary["interrupted"] == "SIGINT"
+    assert summary["exit_status"] == 130
+    assert summary["iterations"] < 1000
+    assert any(line.startswith("stopped by SIGINT at ") for line in lines), lines
+    assert (tmp_path / "run" / "ckpt" / "checkpoint").is_file()
