@@ -223,12 +223,12 @@ def format_table(results: dict) -> str:
 
 def plot_curves(results: dict, path) -> None:
     """The metric versus adaptation steps with 95% CI bands, like figure 3 of the MAML paper."""
-    import os
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from l2l_tf.plotting import save_figure
 
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for name, r in results["methods"].items():
@@ -245,12 +245,7 @@ def plot_curves(results: dict, path) -> None:
     ax.legend(fontsize=7)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def combine_results(named_results: list[tuple[str, dict]]) -> dict:

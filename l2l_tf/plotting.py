@@ -49,7 +49,7 @@ def plot_loss_curves(results: dict, path, title: str | None = None, ax=None) -> 
     ax.grid(True, which="both", alpha=0.3)
     if own:
         fig.tight_layout()
-        _save(fig, path)
+        save_figure(fig, path)
 
 
 #: The figures of the paper's sections 3.1 and 3.2: (file, [(title, results folder)]), where a
@@ -82,10 +82,11 @@ def plot_panels(panels, path, ncols: int = 2) -> None:
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def _save(fig, path) -> None:
+def save_figure(fig, path) -> None:
+    """Writes `fig` as a PNG at `path` atomically (a reader never sees half a file), closes it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")

@@ -1,23 +1,17 @@
 """Figures of an MGRL evaluation: return per environment step, and eta over training."""
 
-import os
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from l2l_tf.plotting import save_figure  # noqa: E402
+
 
 def _save(fig, path) -> None:
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _mean_sem(curves, key):
