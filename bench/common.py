@@ -1,5 +1,6 @@
-"""Helpers shared by the benchmarks: the BENCH line and peak memory."""
+"""Helpers shared by the benchmarks: the BENCH line, peak memory, the peers' flags."""
 
+import argparse
 import resource
 import sys
 
@@ -18,3 +19,13 @@ def bench_line(**fields) -> str:
     print(line, flush=True)
     sys.stdout.flush()
     return line
+
+
+def peer_args(description: str) -> argparse.Namespace:
+    """The flags every peer in bench/peers/ takes (bench/compare.py passes them alike)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--unrolls", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--check", help="reference .npz written by bench/meta_train.py --dump")
+    return parser.parse_args()

@@ -10,22 +10,20 @@ meta-step; the unroll is a lax.scan.
     python bench/peers/jax_l2l.py [--unrolls=N] [--check=REF.npz]
 """
 
-import argparse
 import math
 import os
-import resource
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import bench_line, peak_rss_mb, peer_args  # noqa: E402
+
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--unrolls", type=int, default=100)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--check", help="reference .npz written by bench/meta_train.py --dump")
-    args = parser.parse_args()
+    args = peer_args(__doc__.splitlines()[0])
     if args.threads:  # must be set before jax starts its CPU client
         os.environ["XLA_FLAGS"] = (
             os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
@@ -159,14 +157,17 @@ def main():
     t0 = time.perf_counter()
     run(args.unrolls, args.warmup)
     elapsed = time.perf_counter() - t0
-    print(
-        f"BENCH problem=quadratic impl=jax mode=jit coords={batch * dims} "
-        f"unroll_length={length} threads={args.threads or 'all'} "
-        f"unrolls_per_s={args.unrolls / elapsed:.4g} "
-        f"optimizee_steps_per_s={args.unrolls * length / elapsed:.4g} "
-        f"compile_s={compile_s:.4g} "
-        f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.4g}",
-        flush=True,
+    bench_line(
+        problem="quadratic",
+        impl="jax",
+        mode="jit",
+        coords=batch * dims,
+        unroll_length=length,
+        threads=args.threads or "all",
+        unrolls_per_s=args.unrolls / elapsed,
+        optimizee_steps_per_s=args.unrolls * length / elapsed,
+        compile_s=compile_s,
+        peak_rss_mb=peak_rss_mb(),
     )
 
 
