@@ -243,6 +243,33 @@ def write_results(results: dict, output_dir) -> dict:
     return paths
 
 
+def resolve_arguments(config, workdir, output_dir, num_tasks, num_steps, seed) -> tuple:
+    """The optional arguments of an `evaluate` function, defaulted from the config and checked.
+
+    Returns:
+      (num_tasks, num_steps, seed, output_dir): config.eval.num_tasks, config.eval.num_steps,
+      config.seed and WORKDIR/eval where the argument is None.
+
+    Raises:
+      UserError: a count below 1, an invalid config, or neither output_dir nor workdir.
+    """
+    from l2l_tf import config as config_lib
+    from l2l_tf.errors import UserError
+
+    num_tasks = config.eval.num_tasks if num_tasks is None else num_tasks
+    num_steps = config.eval.num_steps if num_steps is None else num_steps
+    seed = config.seed if seed is None else seed
+    for name, value in (("num_tasks", num_tasks), ("num_steps", num_steps)):
+        if value < 1:
+            raise UserError(f"--{name} must be a positive integer, got {value}")
+    config_lib.validate(config)
+    if output_dir is None:
+        if workdir is None:
+            raise UserError("--output_dir is required when no --workdir is given")
+        output_dir = Path(workdir) / "eval"
+    return num_tasks, num_steps, seed, Path(output_dir)
+
+
 def evaluate(
     config, *, workdir=None, output_dir=None, num_tasks=None, num_steps=None, seed=None, log=print
 ) -> dict:
@@ -259,22 +286,12 @@ def evaluate(
     Returns:
       The results dictionary.
     """
-    from l2l_tf import config as config_lib
-    from l2l_tf.errors import UserError
     from l2l_tf.problems import make_task_family
     from l2l_tf.training import build_learned_rule, restore_best
 
-    num_tasks = config.eval.num_tasks if num_tasks is None else num_tasks
-    num_steps = config.eval.num_steps if num_steps is None else num_steps
-    seed = config.seed if seed is None else seed
-    for name, value in (("num_tasks", num_tasks), ("num_steps", num_steps)):
-        if value < 1:
-            raise UserError(f"--{name} must be a positive integer, got {value}")
-    config_lib.validate(config)
-    if output_dir is None:
-        if workdir is None:
-            raise UserError("--output_dir is required when no --workdir is given")
-        output_dir = Path(workdir) / "eval"
+    num_tasks, num_steps, seed, output_dir = resolve_arguments(
+        config, workdir, output_dir, num_tasks, num_steps, seed
+    )
     family = make_task_family(config.problem, config.get("data"))
     if family.describe():
         log(family.describe())

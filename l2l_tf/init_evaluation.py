@@ -22,7 +22,6 @@ tasks at every step.
 
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -36,7 +35,6 @@ from l2l_tf.init_training import (
     make_curve_fn,
     meta_train,
     tasks_per_call,
-    validate,
 )
 from l2l_tf.meta import MetaOptimizer
 from l2l_tf.optimizers import make_rule
@@ -295,18 +293,9 @@ def evaluate(
     """
     from l2l_tf.training import restore_best
 
-    num_tasks = config.eval.num_tasks if num_tasks is None else num_tasks
-    num_steps = config.eval.num_steps if num_steps is None else num_steps
-    seed = config.seed if seed is None else seed
-    for name, value in (("num_tasks", num_tasks), ("num_steps", num_steps)):
-        if value < 1:
-            raise UserError(f"--{name} must be a positive integer, got {value}")
-    validate(config)
-    if output_dir is None:
-        if workdir is None:
-            raise UserError("--output_dir is required when no --workdir is given")
-        output_dir = Path(workdir) / "eval"
-    output_dir = Path(output_dir)
+    num_tasks, num_steps, seed, output_dir = evaluation.resolve_arguments(
+        config, workdir, output_dir, num_tasks, num_steps, seed
+    )
     learner, info = None, None
     if workdir is not None:
         learner = build_learner(config, build_family(config, config.meta.meta_batch_size))
