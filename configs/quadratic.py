@@ -34,10 +34,14 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.meta.second_derivatives = False
     c.meta.optimizer = "adam"
     c.meta.learning_rate = 1e-3
+    c.meta.lr_schedule = "constant"  # or "cosine": decay to final_lr_fraction * learning_rate
+    c.meta.final_lr_fraction = 1.0  # the cosine schedule's last learning rate, as a fraction
+
     c.meta.clip_grad_norm = 1.0  # 0 disables clipping
     c.meta.jit_compile = False  # XLA; see BENCHMARKS.md for when it pays
     c.meta.static_unroll = False  # unroll the steps in the graph instead of a while loop
     c.meta.recompute = False  # rematerialize segments in the backward pass: sqrt(T) memory
+    c.meta.loss_transform = "none"  # the paper's sum of losses; "log": sum of log-losses
 
     # Threads of TensorFlow's CPU pools (0: TensorFlow's default, all cores).
     c.threads = ml_collections.ConfigDict()

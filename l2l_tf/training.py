@@ -23,6 +23,7 @@ from l2l_tf import evaluation, seeding
 from l2l_tf import io as l2l_io
 from l2l_tf.errors import UserError
 from l2l_tf.meta import MetaOptimizer, TruncatedBPTT, distributed
+from l2l_tf.meta.optimizer import learning_rate_factor
 from l2l_tf.optimizers import make_rule
 from l2l_tf.problems import make_task_family
 from l2l_tf.unroll import make_trajectory_fn
@@ -230,6 +231,7 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
             # Absent from configs (and work directories) written before these options existed.
             static_unroll=meta_cfg.get("static_unroll", False),
             recompute=meta_cfg.get("recompute", False),
+            loss_transform=meta_cfg.get("loss_transform", "none"),
         )
         if strategy is not None:
             learner = distributed.DistributedTBPTT(strategy, learner)
@@ -398,7 +400,17 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
                 family, rule, config.seed, episode
             )
         step0 = tf.constant(unroll * meta_cfg.unroll_length, tf.int32)
+        meta_optimizer.rule.learning_rate.assign(
+            meta_cfg.learning_rate
+            * learning_rate_factor(
+                meta_cfg.get("lr_schedule", "constant"),
+                i,
+                total,
+                meta_cfg.get("final_lr_fraction", 1.0),
+            )
+        )
         traces = learner.trace_count
+
         step_start = time.time()
         params, state, m = learner.meta_step(params, state, task, batch_seed, step0)
         if learner.trace_count > traces:  # tracing and compiling, reported apart
@@ -431,7 +443,8 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
             mean_loss = float(np.mean(window)) if window else math.nan
             record = {
                 "iteration": i,
-                # The meta-loss of an unroll is the sum of its steps' mean losses.
+                # The meta-loss of an unroll is the sum of its steps' mean (transformed)
+                # losses: log-losses with meta.loss_transform = "log".
                 "meta_loss": mean_loss * meta_cfg.unroll_length,
                 "mean_loss": mean_loss,
                 "grad_norm": float(m["grad_norm"]),

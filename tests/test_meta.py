@@ -5,19 +5,22 @@ import pytest
 import tensorflow as tf
 
 from l2l_tf import seeding
+from l2l_tf.errors import UserError
 from l2l_tf.meta import MetaOptimizer, TruncatedBPTT
 from l2l_tf.optimizers import SGD, CoordinatewiseLSTM, apply_updates
 from l2l_tf.problems import Quadratic
 
 
-def make_learner(unroll_length, second_derivatives=False, dtype=tf.float64, preprocess="none"):
+def make_learner(
+    unroll_length, second_derivatives=False, dtype=tf.float64, preprocess="none", **options
+):
     family = Quadratic(dims=3, batch_size=2, dtype=dtype, init_scale=0.5)
     rule = CoordinatewiseLSTM(
         hidden_size=3, num_layers=2, preprocess=preprocess, output_scale=0.1, dtype=dtype
     )
     meta_opt = MetaOptimizer(SGD(0.0), rule.trainable_variables)
     learner = TruncatedBPTT(
-        family, rule, meta_opt, unroll_length, second_derivatives=second_derivatives
+        family, rule, meta_opt, unroll_length, second_derivatives=second_derivatives, **options
     )
     return family, rule, learner
 
@@ -29,7 +32,7 @@ def episode(family, rule, index=0):
     return task, params, rule.init(params), batch_seed
 
 
-def replay_meta_loss(family, rule, task, params, state, recorded_grads):
+def replay_meta_loss(family, rule, task, params, state, recorded_grads, transform=lambda f: f):
     """The meta-loss with the optimizee's gradients held at recorded values.
 
     Dropping second derivatives means exactly this: the rule's inputs g_t are constants, while
@@ -39,7 +42,7 @@ def replay_meta_loss(family, rule, task, params, state, recorded_grads):
     for grads in recorded_grads:
         updates, state = rule.step(grads, state, params)
         params = apply_updates(params, updates)
-        total += tf.reduce_mean(family.member_losses(params, task, ()))
+        total += tf.reduce_mean(transform(family.member_losses(params, task, ())))
     return total
 
 
@@ -90,6 +93,47 @@ def test_meta_gradient_matches_finite_differences(second_derivatives, preprocess
         analytic = sum(float(tf.reduce_sum(g * d)) for g, d in zip(grads, direction))
         numeric = directional_fd(fn, variables, direction)
         np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("second_derivatives", [True, False])
+def test_log_loss_transform_sums_log_losses_and_matches_finite_differences(second_derivatives):
+    family, rule, learner = make_learner(3, second_derivatives, loss_transform="log")
+    task, params, state, batch_seed = episode(family, rule)
+    step0 = tf.constant(0)
+    meta_loss, grads, _, _ = learner.meta_gradient(params, state, task, batch_seed, step0)
+    # The meta-loss is the sum over steps 1..T of the mean log-loss (a numpy reference).
+    recorded = recorded_gradients(family, rule, task, params, state, 3)
+    logs, p, s = [], params, state
+    for g in recorded:
+        updates, s = rule.step(g, s, p)
+        p = apply_updates(p, updates)
+        logs.append(np.mean(np.log(family.member_losses(p, task, ()).numpy())))
+    np.testing.assert_allclose(float(meta_loss), np.sum(logs), rtol=1e-10)
+
+    if second_derivatives:
+        fn = lambda: learner.unroll(params, state, task, batch_seed, step0)[0]
+    else:
+        fn = lambda: replay_meta_loss(family, rule, task, params, state, recorded, tf.math.log)
+    variables = rule.trainable_variables
+    rng = np.random.default_rng(1)
+    for _ in range(2):
+        direction = [rng.normal(size=v.shape) for v in variables]
+        analytic = sum(float(tf.reduce_sum(g * d)) for g, d in zip(grads, direction))
+        np.testing.assert_allclose(
+            analytic, directional_fd(fn, variables, direction), rtol=1e-6, atol=1e-9
+        )
+    # The recomputing backward pass applies the same transform.
+    _, _, recompute = make_learner(3, second_derivatives, loss_transform="log", recompute=True)
+    recompute.rule = rule
+    loss_r, grads_r, _, _ = recompute.meta_gradient(params, state, task, batch_seed, step0)
+    np.testing.assert_allclose(float(loss_r), float(meta_loss), rtol=1e-12)
+    for a, b in zip(grads, grads_r):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_unknown_loss_transform_is_refused():
+    with pytest.raises(UserError, match="meta.loss_transform"):
+        make_learner(3, loss_transform="sqrt")
 
 
 def test_dropping_second_derivatives_changes_the_gradient():

@@ -1,12 +1,16 @@
 """The training loop and evaluation in-process: files, resume, refusals, results."""
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from l2l_tf import evaluation, training
 from l2l_tf.errors import UserError
+from l2l_tf.meta.optimizer import learning_rate_factor
 
 
 def quiet(*args, **kwargs):
@@ -37,21 +41,47 @@ def test_train_writes_every_file(tmp_path, tiny_config):
     assert list((tmp_path / "train").iterdir())  # TensorBoard events
 
 
-def test_resume_continues_exactly(tmp_path, tiny_config):
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_resume_continues_exactly(tmp_path, tiny_config, schedule):
     # 3 unrolls per episode; stopping at 4 leaves an episode half done.
     tiny_config.meta.num_steps = 6
+    # The cosine schedule is a function of the iteration, so a resumed run continues it.
+    tiny_config.meta.lr_schedule = schedule
+    tiny_config.meta.final_lr_fraction = 0.1
     straight = tmp_path / "straight"
     training.train(tiny_config, straight, log=quiet)
 
     resumed = tmp_path / "resumed"
-    first = tiny_config.copy_and_resolve_references()
-    first.train.num_meta_iterations = 4
-    training.train(first, resumed, log=quiet)
+
+    def interrupt_at_4(line):  # the loop's SIGINT handler checkpoints after iteration 4
+        if line.startswith("iter 4/"):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    assert training.train(tiny_config, resumed, log=interrupt_at_4)["iterations"] == 4
     lines = []
-    training.train(tiny_config, resumed, log=lines.append)  # num_meta_iterations is safe
+    training.train(tiny_config, resumed, log=lines.append)
     assert any("resuming" in line and "meta-iteration 4" in line for line in lines)
     for a, b in zip(rule_values(straight, tiny_config), rule_values(resumed, tiny_config)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    # The last meta-update ran at the schedule's last learning rate.
+    reader = tf.train.load_checkpoint(str(straight / "ckpt"))
+    (key,) = [
+        k for k in reader.get_variable_to_shape_map() if "meta_optimizer/rule/learning_rate" in k
+    ]
+    final = tiny_config.meta.learning_rate * (0.1 if schedule == "cosine" else 1.0)
+    np.testing.assert_allclose(reader.get_tensor(key), final, rtol=1e-12)
+
+
+def test_learning_rate_factor_follows_half_a_cosine():
+    total, f = 11, 0.2
+    factors = [learning_rate_factor("cosine", i, total, f) for i in range(total)]
+    np.testing.assert_allclose(factors[0], 1.0)
+    np.testing.assert_allclose(factors[5], (1 + f) / 2)
+    np.testing.assert_allclose(factors[-1], f)
+    np.testing.assert_allclose(
+        factors, f + (1 - f) * 0.5 * (1 + np.cos(np.pi * np.arange(11) / 10))
+    )
+    assert learning_rate_factor("constant", 7, total, f) == 1.0
 
 
 def test_changed_config_is_refused_unless_overwrite(tmp_path, tiny_config):
@@ -78,6 +108,10 @@ def test_busy_workdir_is_refused(tmp_path, tiny_config):
         ("meta.num_steps", 0, "meta.num_steps must be a positive integer"),
         ("train.num_meta_iterations", -3, "train.num_meta_iterations"),
         ("meta.learning_rate", 0.0, "meta.learning_rate"),
+        ("meta.lr_schedule", "step", "meta.lr_schedule"),
+        ("meta.final_lr_fraction", 0.0, "meta.final_lr_fraction"),
+        ("meta.final_lr_fraction", 1.5, "meta.final_lr_fraction"),
+        ("meta.loss_transform", "sqrt", "meta.loss_transform"),
         ("eval.lr_grid", (), "eval.lr_grid"),
         ("eval.baselines", ("adam", "adagrad"), "adagrad"),
         ("meta.optimizer", "lstm", "meta.optimizer"),

@@ -6,6 +6,7 @@ meta-loss
 
     L(phi) = sum_{t=1..T} w_t * mean_members f(theta_t),   w_t = 1,
 
+(or, with `loss_transform="log"`, the same sum of log f(theta_t); see `LOSS_TRANSFORMS`),
 backpropagates it through the unroll (truncated BPTT: the carried-in parameters and state are
 constants), clips the meta-gradient by global norm and applies the meta-optimizer. The new
 parameters and rule state are returned, so the truncation happens at the call boundary and the
@@ -17,10 +18,18 @@ import math
 import tensorflow as tf
 
 from l2l_tf import seeding
+from l2l_tf.errors import UserError
 from l2l_tf.meta.optimizer import MetaOptimizer
 from l2l_tf.optimizers.base import UpdateRule
 from l2l_tf.problems.base import TaskFamily
 from l2l_tf.unroll import optimizee_step
+
+# How each step's loss enters the meta-loss. "none" is the paper's sum of losses (w_t = 1).
+# "log" sums log-losses instead (as Wichrowska et al., 2017 did): d log f = df / f weighs a
+# relative improvement the same at every stage, so the late steps of an episode, whose losses
+# are small, are not drowned by the large early ones. This matters when the final loss is the
+# score (the MNIST bar), because a plain sum rewards fast early progress above all.
+LOSS_TRANSFORMS = ("none", "log")
 
 
 class TruncatedBPTT:
@@ -37,6 +46,7 @@ class TruncatedBPTT:
         jit_compile: bool = False,
         static_unroll: bool = False,
         recompute: bool = False,
+        loss_transform: str = "none",
     ):
         """Args:
         family, rule: the task family and the learned rule being meta-trained.
@@ -50,7 +60,14 @@ class TruncatedBPTT:
         recompute: rematerialize the unroll in the backward pass, segment by segment (about
           sqrt(unroll_length) steps each): only segment boundaries are stored, so memory grows
           like sqrt(unroll_length) instead of linearly, for about one extra forward pass.
+        loss_transform: how a step's loss enters the meta-loss, one of `LOSS_TRANSFORMS`.
         """
+        if loss_transform not in LOSS_TRANSFORMS:
+            raise UserError(
+                f"meta.loss_transform must be one of {list(LOSS_TRANSFORMS)}, "
+                f"got {loss_transform!r}"
+            )
+        self.loss_transform = loss_transform
         self.family = family
         self.rule = rule
         self.meta_optimizer = meta_optimizer
@@ -79,8 +96,14 @@ class TruncatedBPTT:
         )
         batch = self.family.batch(task, seeding.fold_in(batch_seed, step0 + self.unroll_length))
 
-        meta_loss += tf.reduce_mean(self.family.member_losses(params, task, batch))
+        meta_loss += self.step_objective(self.family.member_losses(params, task, batch))
         return meta_loss, params, rule_state
+
+    def step_objective(self, member_losses):
+        """One step's term of the meta-loss: the mean over members of the transformed loss."""
+        if self.loss_transform == "log":
+            member_losses = tf.math.log(member_losses)
+        return tf.reduce_mean(member_losses)
 
     def _segments(self) -> list[tuple[int, int]]:
         """(first step, number of steps) of the recomputed segments, about sqrt(T) each."""
@@ -104,7 +127,7 @@ class TruncatedBPTT:
                 self.family, self.rule, params, rule_state, task, batch, self.second_derivatives
             )
             weight = tf.cast(t > 0, loss_sum.dtype)
-            loss_sum += weight * tf.reduce_mean(member_losses)
+            loss_sum += weight * self.step_objective(member_losses)
         return loss_sum, params, rule_state
 
     def meta_gradient(self, params, rule_state, task, batch_seed, step0):
@@ -140,7 +163,8 @@ class TruncatedBPTT:
         batch = self.family.batch(task, seeding.fold_in(batch_seed, step0 + self.unroll_length))
         with tf.GradientTape() as tape:
             tape.watch(params)
-            final = tf.reduce_mean(self.family.member_losses(params, task, batch))
+            final = self.step_objective(self.family.member_losses(params, task, batch))
+
         meta_loss += final
         carry = tf.nest.flatten(
             (tape.gradient(final, params), tf.nest.map_structure(tf.zeros_like, rule_state))

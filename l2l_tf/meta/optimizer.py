@@ -5,6 +5,8 @@ outer and inner optimizers share one implementation. The rule's state lives in n
 variables, which a `tf.train.Checkpoint` saves and restores with everything else.
 """
 
+import math
+
 import tensorflow as tf
 
 from l2l_tf.optimizers.base import UpdateRule
@@ -35,3 +37,19 @@ class MetaOptimizer(tf.Module):
             v.assign_add(u)
         for slot, value in zip(self.slots, tf.nest.flatten(state)):
             slot.assign(value)
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate_factor(schedule: str, iteration: int, total: int, final_fraction: float) -> float:
+    """The meta learning rate's multiplier before meta-update `iteration` (0-based) of `total`.
+
+    "constant": 1. "cosine": half a cosine from 1 at the first update down to `final_fraction`
+    at the last, f + (1 - f) (1 + cos(pi i / (total - 1))) / 2. The factor is a function of the
+    iteration alone, so a resumed run continues the same schedule without storing it.
+    """
+    if schedule == "constant" or total <= 1:
+        return 1.0
+    progress = min(max(iteration, 0), total - 1) / (total - 1)
+    return final_fraction + (1.0 - final_fraction) * 0.5 * (1.0 + math.cos(math.pi * progress))
