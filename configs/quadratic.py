@@ -55,6 +55,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.train.checkpoint_every = 500
     c.train.keep_checkpoints = 3
     c.train.num_val_tasks = 256
+    c.train.val_last_steps = 1  # validation score: mean loss over the episode's last k steps
+
     c.train.max_consecutive_skips = 20
 
     c.eval = ml_collections.ConfigDict()

@@ -115,6 +115,11 @@ def validate_l2l(config: ml_collections.ConfigDict) -> None:
             f"meta.optimizer must be one of {list(BASELINES)}, got {config.meta.optimizer!r}"
         )
     validate_train_section(config)
+    last = config.train.get("val_last_steps", 1)
+    if isinstance(last, bool) or not isinstance(last, int) or not 1 <= last <= num_steps + 1:
+        raise UserError(
+            f"train.val_last_steps must be an integer in [1, meta.num_steps + 1], got {last!r}"
+        )
     for field in ("num_tasks", "num_steps", "num_tuning_tasks"):
         _positive_int(config, f"eval.{field}")
     validate_lr_grid(config)

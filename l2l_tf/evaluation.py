@@ -60,11 +60,16 @@ def rule_losses(
     return rule_results(trajectory_fn, family, seed, domain, num_tasks)[0]
 
 
-def tuning_score(losses: np.ndarray) -> float:
-    """Mean final loss; inf if any task's trajectory became non-finite."""
+def tuning_score(losses: np.ndarray, last_steps: int = 1) -> float:
+    """Mean final loss; inf if any task's trajectory became non-finite.
+
+    With `last_steps` = k > 1, the mean over tasks of the losses at the last k steps: with
+    minibatch losses the final step alone scores each task on a single batch, a noisy choice
+    between checkpoints.
+    """
     if not np.all(np.isfinite(losses)):
         return math.inf
-    return float(np.mean(losses[-1]))
+    return float(np.mean(losses[-last_steps:]))
 
 
 def _sem(values: np.ndarray) -> float:

@@ -364,7 +364,8 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
         losses = evaluation.rule_losses(
             val_fn, family, config.seed, seeding.VALIDATION, train_cfg.num_val_tasks
         )
-        val = evaluation.tuning_score(losses)
+        val_last_steps = train_cfg.get("val_last_steps", 1)
+        val = evaluation.tuning_score(losses, val_last_steps)
         improved = val < float(best_val.numpy())
         if improved:
             best_val.assign(val)
@@ -375,8 +376,10 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
                     "iteration": i,
                     "val_final_loss_mean": val,
                     "num_val_tasks": train_cfg.num_val_tasks,
+                    "val_last_steps": val_last_steps,
                 },
             )
+
         return val, improved
 
     writer = tf.summary.create_file_writer(str(workdir / "train"))

@@ -72,7 +72,15 @@ def test_resume_continues_exactly(tmp_path, tiny_config, schedule):
     np.testing.assert_allclose(reader.get_tensor(key), final, rtol=1e-12)
 
 
+def test_validation_score_averages_the_last_steps():
+    losses = np.array([[3.0, 5.0], [2.0, 4.0], [1.0, 0.5]])  # [steps + 1, tasks]
+    assert evaluation.tuning_score(losses) == 0.75
+    assert evaluation.tuning_score(losses, last_steps=2) == np.mean([2.0, 4.0, 1.0, 0.5])
+    assert evaluation.tuning_score(np.array([[1.0], [np.nan]]), last_steps=1) == np.inf
+
+
 def test_learning_rate_factor_follows_half_a_cosine():
+
     total, f = 11, 0.2
     factors = [learning_rate_factor("cosine", i, total, f) for i in range(total)]
     np.testing.assert_allclose(factors[0], 1.0)
@@ -112,6 +120,8 @@ def test_busy_workdir_is_refused(tmp_path, tiny_config):
         ("meta.final_lr_fraction", 0.0, "meta.final_lr_fraction"),
         ("meta.final_lr_fraction", 1.5, "meta.final_lr_fraction"),
         ("meta.loss_transform", "sqrt", "meta.loss_transform"),
+        ("train.val_last_steps", 0, "train.val_last_steps"),
+        ("train.val_last_steps", 8, "train.val_last_steps"),
         ("eval.lr_grid", (), "eval.lr_grid"),
         ("eval.baselines", ("adam", "adagrad"), "adagrad"),
         ("meta.optimizer", "lstm", "meta.optimizer"),
