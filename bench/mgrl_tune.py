@@ -6,7 +6,7 @@
 
 Each item runs one setting of configs/mgrl_cartpole.py (fields overridden by "o"; a fixed eta
 with "eta", else eta is meta-learned) on seeds seed .. seed + n - 1 (default 2000, 5: disjoint
-from evaluate.py's 1000 .. 1004) for "iters" iterations (default 600), and prints the score
+from evaluate.py's 1000 .. 1009) for "iters" iterations (default 600), and prints the score
 evaluate.py reports (mean return of the episodes completed in the last 20% of steps). It calls
 the library functions evaluate.py calls, so a meta-learned row equals
 `evaluate.py --config=configs/mgrl_cartpole.py --seed=SEED --config.eval.fixed_grid=False
