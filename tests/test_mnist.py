@@ -164,3 +164,30 @@ def test_bad_data_fields(npz):
 
 def test_an_integer_hidden_size_means_one_layer(npz):
     assert MNIST(hidden_sizes=7, data={"path": npz[0]}).sizes == (784, 7, 10)
+
+
+def test_mnist_config_variants_validate_and_long_unroll_changes_only_its_fields():
+    from configs import mnist
+    from l2l_tf import config as config_lib
+
+    for variant in ("", "quick", "long_unroll"):
+        config_lib.validate(mnist.get_config(variant))
+    base = config_lib.flatten(mnist.get_config().to_dict())
+    long = config_lib.flatten(mnist.get_config("long_unroll").to_dict())
+    changed = {k for k in base if base[k] != long[k]}
+    assert changed == {
+        "meta.unroll_length",
+        "meta.loss_transform",
+        "meta.lr_schedule",
+        "meta.final_lr_fraction",
+        "threads.intra_op",
+        "train.num_meta_iterations",
+        "train.log_every",
+        "train.eval_every",
+        "train.checkpoint_every",
+        "train.num_val_tasks",
+        "train.val_last_steps",
+    }
+    assert base["meta.unroll_length"] == 20 and base["meta.loss_transform"] == "none"
+    with pytest.raises(ValueError, match="long_unroll"):
+        mnist.get_config("longer")
