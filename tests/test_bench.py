@@ -43,3 +43,32 @@ def test_meta_train_bench_prints_a_bench_line_and_dumps_a_reference(tmp_path):
     data = np.load(ref)
     assert data["w"].shape == (4, 3, 3) and np.isfinite(data["meta_loss"])
     assert f"meta_loss={float(data['meta_loss']):.8g}" in proc.stdout
+
+
+def test_val_score_reproduces_the_training_loops_validation_score(tmp_path, tiny_config):
+    import json
+
+    from l2l_tf import training
+
+    tiny_config.train.val_last_steps = 3
+    training.train(tiny_config, tmp_path, log=lambda *a: None)
+    info = json.loads((tmp_path / "best" / "info.json").read_text())
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+    def run(*args):
+        cmd = [sys.executable, "bench/val_score.py", f"--workdir={tmp_path}", *args]
+        return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+    proc = run()
+    assert proc.returncode == 0, proc.stderr
+    score = float(re.search(r"validation score (\S+)", proc.stdout).group(1))
+    np.testing.assert_allclose(score, info["val_final_loss_mean"], rtol=1e-3)
+    assert "last 3 steps, 8 tasks" in proc.stdout
+
+    proc = run("--rule=nag", "--learning_rate=0.1", "--last_steps=1")
+    assert proc.returncode == 0, proc.stderr
+    assert "nag (learning rate 0.1): validation score" in proc.stdout
+
+    proc = run("--rule=lbfgs")
+    assert proc.returncode != 0 and "--rule must be" in proc.stderr
+    assert "Traceback" not in proc.stderr
