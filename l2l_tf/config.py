@@ -90,24 +90,13 @@ def validate_l2l(config: ml_collections.ConfigDict) -> None:
         if not isinstance(value, bool):
             raise UserError(f"meta.{field} must be True or False, got {value!r}")
     _positive(config, "meta.learning_rate")
-    from l2l_tf.meta.l2l import LOSS_TRANSFORMS
+    from l2l_tf.meta.l2l import check_loss_transform
+    from l2l_tf.meta.optimizer import check_lr_schedule
 
-    if config.meta.get("loss_transform", "none") not in LOSS_TRANSFORMS:
-        raise UserError(
-            f"meta.loss_transform must be one of {list(LOSS_TRANSFORMS)}, "
-            f"got {config.meta.loss_transform!r}"
-        )
-    from l2l_tf.meta.optimizer import LR_SCHEDULES
-
-    if config.meta.get("lr_schedule", "constant") not in LR_SCHEDULES:
-        raise UserError(
-            f"meta.lr_schedule must be one of {list(LR_SCHEDULES)}, got {config.meta.lr_schedule!r}"
-        )
-    fraction = config.meta.get("final_lr_fraction", 1.0)
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
-        raise UserError(f"meta.final_lr_fraction must be a number, got {fraction!r}")
-    if not 0 < fraction <= 1:
-        raise UserError(f"meta.final_lr_fraction must be in (0, 1], got {fraction!r}")
+    check_loss_transform(config.meta.get("loss_transform", "none"))
+    check_lr_schedule(
+        config.meta.get("lr_schedule", "constant"), config.meta.get("final_lr_fraction", 1.0)
+    )
     _positive(config, "meta.clip_grad_norm", allow_zero=True)
 
     if config.meta.optimizer not in UPDATE_RULES or UPDATE_RULES[config.meta.optimizer].learned:

@@ -396,6 +396,10 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
         episode_state.store(params, state)
         manager.save(checkpoint_number=i)
 
+    # Absent from work directories written before the schedule existed: a constant rate.
+    schedule = meta_cfg.get("lr_schedule", "constant")
+    final_fraction = meta_cfg.get("final_lr_fraction", 1.0)
+
     while i < total and stop.signal is None:
         episode, unroll = divmod(i, num_unrolls)
         if unroll == 0:
@@ -404,13 +408,7 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
             )
         step0 = tf.constant(unroll * meta_cfg.unroll_length, tf.int32)
         meta_optimizer.rule.learning_rate.assign(
-            meta_cfg.learning_rate
-            * learning_rate_factor(
-                meta_cfg.get("lr_schedule", "constant"),
-                i,
-                total,
-                meta_cfg.get("final_lr_fraction", 1.0),
-            )
+            meta_cfg.learning_rate * learning_rate_factor(schedule, i, total, final_fraction)
         )
         traces = learner.trace_count
 

@@ -32,6 +32,14 @@ from l2l_tf.unroll import optimizee_step
 LOSS_TRANSFORMS = ("none", "log")
 
 
+def check_loss_transform(loss_transform) -> None:
+    """Raises UserError unless `loss_transform` is one of LOSS_TRANSFORMS."""
+    if loss_transform not in LOSS_TRANSFORMS:
+        raise UserError(
+            f"meta.loss_transform must be one of {list(LOSS_TRANSFORMS)}, got {loss_transform!r}"
+        )
+
+
 class TruncatedBPTT:
     """Meta-trains a learned `UpdateRule` by truncated backpropagation through time."""
 
@@ -62,12 +70,9 @@ class TruncatedBPTT:
           like sqrt(unroll_length) instead of linearly, for about one extra forward pass.
         loss_transform: how a step's loss enters the meta-loss, one of `LOSS_TRANSFORMS`.
         """
-        if loss_transform not in LOSS_TRANSFORMS:
-            raise UserError(
-                f"meta.loss_transform must be one of {list(LOSS_TRANSFORMS)}, "
-                f"got {loss_transform!r}"
-            )
+        check_loss_transform(loss_transform)
         self.loss_transform = loss_transform
+
         self.family = family
         self.rule = rule
         self.meta_optimizer = meta_optimizer

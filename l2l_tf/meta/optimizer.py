@@ -9,6 +9,7 @@ import math
 
 import tensorflow as tf
 
+from l2l_tf.errors import UserError
 from l2l_tf.optimizers.base import UpdateRule
 
 
@@ -40,6 +41,16 @@ class MetaOptimizer(tf.Module):
 
 
 LR_SCHEDULES = ("constant", "cosine")
+
+
+def check_lr_schedule(schedule, final_fraction) -> None:
+    """Raises UserError unless `schedule` is one of LR_SCHEDULES and 0 < final_fraction <= 1."""
+    if schedule not in LR_SCHEDULES:
+        raise UserError(f"meta.lr_schedule must be one of {list(LR_SCHEDULES)}, got {schedule!r}")
+    if isinstance(final_fraction, bool) or not isinstance(final_fraction, (int, float)):
+        raise UserError(f"meta.final_lr_fraction must be a number, got {final_fraction!r}")
+    if not 0 < final_fraction <= 1:
+        raise UserError(f"meta.final_lr_fraction must be in (0, 1], got {final_fraction!r}")
 
 
 def learning_rate_factor(schedule: str, iteration: int, total: int, final_fraction: float) -> float:
