@@ -36,7 +36,7 @@ def main(argv):
 
     def go():
         from l2l_tf import config as config_lib
-        from l2l_tf import evaluation, seeding, training
+        from l2l_tf import evaluation, training
         from l2l_tf.errors import UserError
         from l2l_tf.optimizers import BASELINES, make_rule
         from l2l_tf.problems import make_task_family
@@ -62,10 +62,9 @@ def main(argv):
         if not 1 <= last_steps <= steps + 1 or num_tasks < 1:
             raise UserError(f"need 1 <= --last_steps <= {steps + 1} and --num_tasks >= 1")
         trajectory = make_trajectory_fn(family, rule, steps)
-        losses = evaluation.rule_losses(
-            trajectory, family, config.seed, seeding.VALIDATION, num_tasks
+        score, losses = evaluation.validation_score(
+            trajectory, family, config.seed, num_tasks, last_steps
         )
-        score = evaluation.tuning_score(losses, last_steps)
         curve = losses.mean(axis=1)
         marks = [t for t in (10, 20, 40, 60, 80, 100, 200) if t <= steps]
         print(

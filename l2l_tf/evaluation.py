@@ -72,7 +72,21 @@ def tuning_score(losses: np.ndarray, last_steps: int = 1) -> float:
     return float(np.mean(losses[-last_steps:]))
 
 
+def validation_score(
+    trajectory_fn, family: TaskFamily, seed: int, num_tasks: int, last_steps: int = 1
+) -> tuple[float, np.ndarray]:
+    """The score the training loops keep `best/` by, and the losses it comes from.
+
+    Returns:
+      (`tuning_score` of `num_tasks` validation tasks (the seed domain `seeding.VALIDATION`)
+      over their last `last_steps` steps, the losses [num_steps + 1, num_tasks]).
+    """
+    losses = rule_losses(trajectory_fn, family, seed, seeding.VALIDATION, num_tasks)
+    return tuning_score(losses, last_steps), losses
+
+
 def _sem(values: np.ndarray) -> float:
+
     n = len(values)
     return float(np.std(values, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
 

@@ -300,10 +300,8 @@ def _train_loop(config, workdir, learner, meta_optimizer, step, stop, log):
     val_fn = make_curve_fn(val_learner, cfg.num_inner_steps)
 
     def validate_and_keep_best(i):
-        losses = evaluation.rule_losses(
-            val_fn, val_learner.family, config.seed, seeding.VALIDATION, num_val
-        )
-        val = evaluation.tuning_score(losses)
+        val, _ = evaluation.validation_score(val_fn, val_learner.family, config.seed, num_val)
+
         improved = val < float(best_val.numpy())
         if improved:
             best_val.assign(val)

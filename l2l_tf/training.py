@@ -361,11 +361,11 @@ def _train_loop(config, workdir, family, rule, meta_optimizer, learner, stop, lo
     val_fn = make_trajectory_fn(family, rule, meta_cfg.num_steps)
 
     def validate_and_keep_best(i):
-        losses = evaluation.rule_losses(
-            val_fn, family, config.seed, seeding.VALIDATION, train_cfg.num_val_tasks
-        )
         val_last_steps = train_cfg.get("val_last_steps", 1)
-        val = evaluation.tuning_score(losses, val_last_steps)
+        val, _ = evaluation.validation_score(
+            val_fn, family, config.seed, train_cfg.num_val_tasks, val_last_steps
+        )
+
         improved = val < float(best_val.numpy())
         if improved:
             best_val.assign(val)
