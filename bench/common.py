@@ -21,6 +21,25 @@ def bench_line(**fields) -> str:
     return line
 
 
+def throughput_line(
+    problem, impl, mode, coords, unroll_length, threads, unrolls, elapsed, compile_s
+) -> str:
+    """The meta-training BENCH line of bench/meta_train.py and the peers, alike: `unrolls`
+    meta-steps of `unroll_length` optimizee steps took `elapsed` seconds (threads 0: all)."""
+    return bench_line(
+        problem=problem,
+        impl=impl,
+        mode=mode,
+        coords=coords,
+        unroll_length=unroll_length,
+        threads=threads or "all",
+        unrolls_per_s=unrolls / elapsed,
+        optimizee_steps_per_s=unrolls * unroll_length / elapsed,
+        compile_s=compile_s,
+        peak_rss_mb=peak_rss_mb(),
+    )
+
+
 def peer_args(description: str) -> argparse.Namespace:
     """The flags every peer in bench/peers/ takes (bench/compare.py passes them alike)."""
     parser = argparse.ArgumentParser(description=description)

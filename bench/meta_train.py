@@ -35,7 +35,7 @@ import importlib  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
-from common import bench_line, peak_rss_mb  # noqa: E402
+from common import throughput_line  # noqa: E402
 
 from l2l_tf import seeding  # noqa: E402
 from l2l_tf.meta import MetaOptimizer, TruncatedBPTT  # noqa: E402
@@ -152,17 +152,16 @@ def main(argv):
     if recompute:
         mode += "+recompute"
     coords = sum(int(np.prod(p.shape)) for p in episode(family, rule, config, 0)[2])
-    bench_line(
-        problem=_PROBLEM.value,
-        impl="l2l_tf",
-        mode=mode,
-        coords=coords,
-        unroll_length=config.meta.unroll_length,
-        threads=config.threads.intra_op or "all",
-        unrolls_per_s=_UNROLLS.value / elapsed,
-        optimizee_steps_per_s=_UNROLLS.value * config.meta.unroll_length / elapsed,
-        compile_s=compile_s,
-        peak_rss_mb=peak_rss_mb(),
+    throughput_line(
+        _PROBLEM.value,
+        "l2l_tf",
+        mode,
+        coords,
+        config.meta.unroll_length,
+        config.threads.intra_op,
+        _UNROLLS.value,
+        elapsed,
+        compile_s,
     )
 
 

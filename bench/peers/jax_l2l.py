@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import bench_line, peak_rss_mb, peer_args  # noqa: E402
+from common import peer_args, throughput_line  # noqa: E402
 
 
 def main():
@@ -157,17 +157,16 @@ def main():
     t0 = time.perf_counter()
     run(args.unrolls, args.warmup)
     elapsed = time.perf_counter() - t0
-    bench_line(
-        problem="quadratic",
-        impl="jax",
-        mode="jit",
-        coords=batch * dims,
-        unroll_length=length,
-        threads=args.threads or "all",
-        unrolls_per_s=args.unrolls / elapsed,
-        optimizee_steps_per_s=args.unrolls * length / elapsed,
-        compile_s=compile_s,
-        peak_rss_mb=peak_rss_mb(),
+    throughput_line(
+        "quadratic",
+        "jax",
+        "jit",
+        batch * dims,
+        length,
+        args.threads,
+        args.unrolls,
+        elapsed,
+        compile_s,
     )
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import bench_line, peak_rss_mb, peer_args  # noqa: E402
+from common import peer_args, throughput_line  # noqa: E402
 
 
 def lstm_params(hidden=20, layers=2, inputs=1, gen=None):
@@ -141,17 +141,16 @@ def main():
     t0 = time.perf_counter()
     run(args.unrolls, args.warmup)
     elapsed = time.perf_counter() - t0
-    bench_line(
-        problem="quadratic",
-        impl="torch",
-        mode="eager",
-        coords=batch * dims,
-        unroll_length=length,
-        threads=args.threads or "all",
-        unrolls_per_s=args.unrolls / elapsed,
-        optimizee_steps_per_s=args.unrolls * length / elapsed,
-        compile_s=0.0,
-        peak_rss_mb=peak_rss_mb(),
+    throughput_line(
+        "quadratic",
+        "torch",
+        "eager",
+        batch * dims,
+        length,
+        args.threads,
+        args.unrolls,
+        elapsed,
+        0.0,
     )
 
 
