@@ -135,7 +135,6 @@ def main():
             opt.step()
             theta = theta.detach()  # truncation
             state = [(h.detach(), c.detach()) for h, c in state]
-        return float(meta_loss.detach())
 
     run(args.warmup, 0)
     t0 = time.perf_counter()
