@@ -13,7 +13,7 @@ import sys
 
 from l2l_tf.cli import (
     apply_threads,
-    exit_with_flag_error,
+    define_workdir_config_flag,
     flag_value,
     parse_flags,
     quiet_tensorflow,
@@ -48,22 +48,9 @@ def _define_config_flag(argv):
     workdir = flag_value(argv, "workdir")
     has_file = flag_value(argv, "config") is not None
     if workdir and not has_file:
-        from l2l_tf import config as config_lib
-        from l2l_tf.errors import UserError
-
-        try:
-            saved = config_lib.load_workdir_config(workdir)
-        except UserError as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
-        try:  # DEFINE_config_dict applies the --config.FIELD overrides right away
-            return config_flags.DEFINE_config_dict(
-                "config",
-                saved,
-                "The work directory's config; override fields with --config.FIELD=VALUE.",
-            )
-        except Exception as e:
-            exit_with_flag_error(argv, e)
+        return define_workdir_config_flag(
+            argv, workdir, "The work directory's config; override fields with --config.FIELD=VALUE."
+        )
     return config_flags.DEFINE_config_file(
         "config", None, "Config file for a baselines-only evaluation, e.g. configs/quadratic.py."
     )

@@ -2,14 +2,16 @@
 """The training loop's validation score of a trained rule, or of a hand-designed one for scale.
 
     python bench/val_score.py --workdir=DIR [--rule=learned] [--learning_rate=LR]
-        [--num_tasks=N] [--last_steps=K]
+        [--num_tasks=N] [--last_steps=K] [--num_steps=T] [--config.problem.FIELD=VALUE ...]
 
 Runs the rule on the validation tasks of DIR's config (the tasks `train_optimizer.py` validates
 on) and prints the score it uses to keep `best/`: the mean loss over the last K steps of the
 episode, averaged over N tasks (default: the config's `train.num_val_tasks` and
 `train.val_last_steps`), with the mean loss curve at a few steps. `--rule=nag --learning_rate=1`
 puts a tuned baseline on the same scale, so runs with different validation settings can be
-compared with each other and with the baselines (README, MNIST).
+compared with each other and with the baselines (README, MNIST). `--num_steps` and problem
+overrides (`--config.problem.hidden_sizes='(20, 20)'`, `--config.problem.activation=relu`) score
+the same validation tasks on the generalization tests, to screen runs before `evaluate.py`.
 """
 
 import sys
@@ -18,7 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from l2l_tf.cli import apply_threads, quiet_tensorflow, run_main  # noqa: E402
+from l2l_tf.cli import (  # noqa: E402
+    apply_threads,
+    define_workdir_config_flag,
+    flag_value,
+    parse_flags,
+    quiet_tensorflow,
+    run_main,
+)
 
 quiet_tensorflow()
 
@@ -29,20 +38,29 @@ _RULE = flags.DEFINE_string("rule", "learned", "learned (DIR/best), or a baselin
 _LR = flags.DEFINE_float("learning_rate", None, "The baseline's learning rate.")
 _NUM_TASKS = flags.DEFINE_integer("num_tasks", None, "Validation tasks (default: the config's).")
 _LAST_STEPS = flags.DEFINE_integer("last_steps", None, "Steps scored (default: the config's).")
+_NUM_STEPS = flags.DEFINE_integer(
+    "num_steps", None, "Optimizee steps per task (default: the config's meta.num_steps)."
+)
+_CONFIG = (
+    define_workdir_config_flag(
+        sys.argv, flag_value(sys.argv, "workdir"), "DIR's config; override with --config.FIELD=V."
+    )
+    if flag_value(sys.argv, "workdir")
+    else None
+)
 
 
 def main(argv):
     del argv
 
     def go():
-        from l2l_tf import config as config_lib
         from l2l_tf import evaluation, training
         from l2l_tf.errors import UserError
         from l2l_tf.optimizers import BASELINES, make_rule
         from l2l_tf.problems import make_task_family
         from l2l_tf.unroll import make_trajectory_fn
 
-        config = config_lib.load_workdir_config(_WORKDIR.value)
+        config = _CONFIG.value
         apply_threads(config)
         family = make_task_family(config.problem, config.get("data"))
         if _RULE.value == "learned":
@@ -58,7 +76,7 @@ def main(argv):
             raise UserError(f"--rule must be learned or one of {list(BASELINES)}")
         num_tasks = _NUM_TASKS.value or config.train.num_val_tasks
         last_steps = _LAST_STEPS.value or config.train.get("val_last_steps", 1)
-        steps = config.meta.num_steps
+        steps = _NUM_STEPS.value or config.meta.num_steps
         if not 1 <= last_steps <= steps + 1 or num_tasks < 1:
             raise UserError(f"need 1 <= --last_steps <= {steps + 1} and --num_tasks >= 1")
         trajectory = make_trajectory_fn(family, rule, steps)
@@ -77,4 +95,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -34,6 +34,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.rule.preprocess = "log_sign"  # the paper's appendix A, used for MNIST
     c.rule.preprocess_p = 10.0
     c.rule.output_scale = 0.1
+    c.rule.beta1 = 0.95  # decays of rule.preprocess=adam_normalized (RNNprop); unused otherwise
+    c.rule.beta2 = 0.95
 
     c.meta = ml_collections.ConfigDict()
     c.meta.num_steps = 100  # optimizee steps per episode

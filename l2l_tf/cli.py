@@ -107,6 +107,27 @@ def exit_with_flag_error(argv, exc: Exception):
     sys.exit(2)
 
 
+def define_workdir_config_flag(argv, workdir: str, help_text: str):
+    """Defines --config as `workdir`'s saved config, with its --config.FIELD=VALUE overrides.
+
+    Must run at import time of a main (absl defines flags before parsing). A missing or foreign
+    work directory, or a bad override, is one `error:` line and exit status 2.
+    """
+    from ml_collections import config_flags
+
+    from l2l_tf import config as config_lib
+
+    try:
+        saved = config_lib.load_workdir_config(workdir)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    try:  # DEFINE_config_dict applies the --config.FIELD overrides right away
+        return config_flags.DEFINE_config_dict("config", saved, help_text)
+    except Exception as e:
+        exit_with_flag_error(argv, e)
+
+
 def apply_threads(config) -> None:
     """Sets TensorFlow's CPU thread pools from `config.threads` (0 keeps the default).
 

@@ -34,7 +34,15 @@ from l2l_tf.errors import UserError
 from l2l_tf.optimizers.lstm import CoordinatewiseLSTM, LSTMState
 
 #: The constructor fields of `CoordinatewiseLSTM` that define the rule's arithmetic.
-_RULE_FIELDS = ("hidden_size", "num_layers", "preprocess", "preprocess_p", "output_scale")
+_RULE_FIELDS = (
+    "hidden_size",
+    "num_layers",
+    "preprocess",
+    "preprocess_p",
+    "output_scale",
+    "beta1",
+    "beta2",
+)
 
 
 def _rule_weights(rule: CoordinatewiseLSTM) -> list[tf.Variable]:
@@ -87,6 +95,11 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
         if not isinstance(rule, CoordinatewiseLSTM):
             raise UserError(
                 f"LearnedOptimizer applies a CoordinatewiseLSTM, got {type(rule).__name__}"
+            )
+        if rule.stateful_features:
+            raise UserError(
+                f"LearnedOptimizer supports the stateless preprocessings (none, log_sign), "
+                f"not rule.preprocess={rule.preprocess!r}"
             )
         self.rule = rule
 

@@ -72,3 +72,26 @@ def test_val_score_reproduces_the_training_loops_validation_score(tmp_path, tiny
     proc = run("--rule=lbfgs")
     assert proc.returncode != 0 and "--rule must be" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+    # A generalization test: another problem size and horizon, against the library's own score.
+    from l2l_tf import evaluation
+    from l2l_tf.problems import make_task_family
+    from l2l_tf.unroll import make_trajectory_fn
+
+    proc = run("--num_steps=9", "--config.problem.dims=5", "--last_steps=2")
+    assert proc.returncode == 0, proc.stderr
+    assert "last 2 steps, 8 tasks" in proc.stdout
+    score = float(re.search(r"validation score (\S+)", proc.stdout).group(1))
+    config = tiny_config.copy_and_resolve_references()
+    config.problem.dims = 5
+    rule = training.build_learned_rule(config)
+    training.restore_best(rule, tmp_path)
+    family = make_task_family(config.problem, None)
+    expected, _ = evaluation.validation_score(
+        make_trajectory_fn(family, rule, 9), family, config.seed, 8, 2
+    )
+    np.testing.assert_allclose(score, expected, rtol=1e-4)
+    assert not np.isclose(score, info["val_final_loss_mean"], rtol=1e-3)
+
+    proc = run("--config.problem.dimz=5")
+    assert proc.returncode == 2 and "unknown config field" in proc.stderr

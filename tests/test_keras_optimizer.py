@@ -230,6 +230,8 @@ def test_bad_sources_are_user_errors(trained_workdir, tmp_path):
         )
     with pytest.raises(UserError, match="CoordinatewiseLSTM"):
         LearnedOptimizer(keras.optimizers.SGD())
+    with pytest.raises(UserError, match="stateless"):
+        LearnedOptimizer(rule_config={"preprocess": "adam_normalized"})
 
 
 def test_fit_on_the_mnist_mlp_lowers_loss(trained_workdir):

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from l2l_tf.errors import UserError
 from l2l_tf.optimizers import UPDATE_RULES, make_rule
 from l2l_tf.optimizers.lstm import CoordinatewiseLSTM, flatten, unflatten
-from l2l_tf.optimizers.preprocess import log_sign
+from l2l_tf.optimizers.preprocess import adam_normalized, log_sign
 
 
 def np_sgd(grads, lr):
@@ -123,7 +124,49 @@ def test_log_sign_gradient_is_finite_at_zero():
     assert np.all(np.isfinite(tape.gradient(y, g).numpy()))
 
 
-@pytest.mark.parametrize("preprocess", ["none", "log_sign"])
+def test_adam_normalized_matches_numpy_and_is_scale_free():
+    beta1, beta2, eps = 0.9, 0.8, 1e-8
+    rng = np.random.default_rng(0)
+    gs = rng.normal(size=(4, 5))
+    m = v = np.zeros(5)
+    moments = (tf.zeros([5], tf.float64), tf.zeros([5], tf.float64), tf.zeros([], tf.float64))
+    scaled = moments
+    for t, g in enumerate(gs, start=1):
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        denom = np.sqrt(v / (1 - beta2**t)) + eps
+        expected = np.stack([m / (1 - beta1**t) / denom, g / denom], axis=-1)
+        x, moments = adam_normalized(tf.constant(g), moments, beta1, beta2, eps)
+        np.testing.assert_allclose(x.numpy(), expected, rtol=1e-10)
+        # Gradients 1000 times smaller give the same features (up to eps).
+        x_small, scaled = adam_normalized(tf.constant(1e-3 * g), scaled, beta1, beta2, eps)
+        np.testing.assert_allclose(x_small.numpy(), expected, rtol=1e-4)
+    # The first step's features are (sign(g), sign(g)) up to eps.
+    x, _ = adam_normalized(tf.constant(gs[0]), (tf.zeros([5], tf.float64),) * 2 + (0.0,))
+    np.testing.assert_allclose(x.numpy(), np.sign(gs[0])[:, None] * np.ones((1, 2)), rtol=1e-6)
+
+
+def test_lstm_with_adam_normalized_carries_moments():
+    rule = CoordinatewiseLSTM(hidden_size=3, preprocess="adam_normalized", beta1=0.5, beta2=0.5)
+    params = [tf.zeros([2, 2]), tf.zeros([3])]
+    state = rule.init(params)
+    g = [tf.ones([2, 2]), -2.0 * tf.ones([3])]
+    for _ in range(2):
+        _, state = rule.step(g, state, params)
+    m, v, t = (x.numpy() for x in state.features)
+    assert t == 2.0
+    # After two steps of a constant gradient: m = 0.75 g, v = 0.75 g^2.
+    np.testing.assert_allclose(m, 0.75 * np.array([1, 1, 1, 1, -2, -2, -2]), rtol=1e-6)
+    np.testing.assert_allclose(v, 0.75 * np.array([1, 1, 1, 1, 4, 4, 4]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [{"beta1": 1.0}, {"beta2": -0.1}, {"beta1": "x"}])
+def test_lstm_rejects_bad_betas(bad):
+    with pytest.raises(UserError, match="rule.beta"):
+        CoordinatewiseLSTM(preprocess="adam_normalized", **bad)
+
+
+@pytest.mark.parametrize("preprocess", ["none", "log_sign", "adam_normalized"])
 def test_lstm_state_and_shapes(preprocess):
     rule = CoordinatewiseLSTM(hidden_size=4, num_layers=2, preprocess=preprocess)
     params = [tf.zeros([2, 3]), tf.zeros([5])]

@@ -41,10 +41,15 @@ def test_train_writes_every_file(tmp_path, tiny_config):
     assert list((tmp_path / "train").iterdir())  # TensorBoard events
 
 
-@pytest.mark.parametrize("schedule", ["constant", "cosine"])
-def test_resume_continues_exactly(tmp_path, tiny_config, schedule):
+@pytest.mark.parametrize(
+    "schedule, preprocess",
+    [("constant", "none"), ("cosine", "none"), ("constant", "adam_normalized")],
+)
+def test_resume_continues_exactly(tmp_path, tiny_config, schedule, preprocess):
     # 3 unrolls per episode; stopping at 4 leaves an episode half done.
     tiny_config.meta.num_steps = 6
+    # adam_normalized carries its moments (m, v, t) across unrolls and through the checkpoint.
+    tiny_config.rule.preprocess = preprocess
     # The cosine schedule is a function of the iteration, so a resumed run continues it.
     tiny_config.meta.lr_schedule = schedule
     tiny_config.meta.final_lr_fraction = 0.1

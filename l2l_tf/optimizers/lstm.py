@@ -2,9 +2,9 @@
 
 One small LSTM (two layers of 20 units in the paper) is applied to every coordinate of the
 optimizee independently: all coordinates share its weights but each keeps its own hidden and
-cell state. Its input is the coordinate's gradient (optionally log/sign preprocessed, see
-`preprocess.py`) and a linear layer maps the top hidden state to the coordinate's update, times
-`output_scale`:
+cell state. Its input is the coordinate's gradient (optionally log/sign preprocessed, or
+RNNprop's Adam-normalized features, see `preprocess.py`) and a linear layer maps the top hidden
+state to the coordinate's update, times `output_scale`:
 
     h_t, c_t = LSTM(preprocess(g_t), h_{t-1}, c_{t-1});   u_t = output_scale * (W h_t + b).
 
@@ -26,6 +26,7 @@ from l2l_tf.optimizers.preprocess import PREPROCESSORS
 class LSTMState(NamedTuple):
     h: tuple  # one [n, hidden_size] tensor per layer
     c: tuple
+    features: tuple = ()  # the preprocessing's own state: (m, v, t) for adam_normalized, else ()
 
 
 def flatten(tensors: list[tf.Tensor]) -> tf.Tensor:
@@ -56,6 +57,8 @@ class CoordinatewiseLSTM(UpdateRule):
         preprocess: str = "log_sign",
         preprocess_p: float = 10.0,
         output_scale: float = 0.1,
+        beta1: float = 0.95,
+        beta2: float = 0.95,
         seed: int = 0,
         dtype: tf.DType = tf.float32,
         name: str = "lstm",
@@ -72,12 +75,16 @@ class CoordinatewiseLSTM(UpdateRule):
             raise UserError(f"rule.preprocess_p must be positive, got {preprocess_p!r}")
         if not output_scale > 0:
             raise UserError(f"rule.output_scale must be positive, got {output_scale!r}")
+        for field, value in (("beta1", beta1), ("beta2", beta2)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise UserError(f"rule.{field} must be in [0, 1), got {value!r}")
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.preprocess = preprocess
         self.preprocess_p = float(preprocess_p)
         self.output_scale = float(output_scale)
-        self._features, num_inputs = PREPROCESSORS[preprocess]
+        self.beta1, self.beta2 = float(beta1), float(beta2)
+        self._features, num_inputs, self.stateful_features = PREPROCESSORS[preprocess]
         self.dtype = tf.as_dtype(dtype)
 
         seeds = seeding.split(seeding.root_seed(seed, seeding.INIT), num_layers + 1)
@@ -104,18 +111,25 @@ class CoordinatewiseLSTM(UpdateRule):
         )
         self.out_bias = tf.Variable(tf.zeros([1], self.dtype), name="out_bias")
 
-    def features(self, g: tf.Tensor) -> tf.Tensor:
+    def features(self, g: tf.Tensor, feature_state: tuple = ()) -> tuple[tf.Tensor, tuple]:
+        """[n] gradient -> ([n, k] LSTM inputs, the preprocessing's new state)."""
+        if self.preprocess == "adam_normalized":
+            return self._features(g, feature_state, self.beta1, self.beta2)
         if self.preprocess == "log_sign":
-            return self._features(g, self.preprocess_p)
-        return self._features(g)
+            return self._features(g, self.preprocess_p), ()
+        return self._features(g), ()
 
     def init(self, params):
         n = sum(int(p.shape.num_elements()) for p in params)
         zeros = tuple(tf.zeros([n, self.hidden_size], self.dtype) for _ in range(self.num_layers))
-        return LSTMState(h=zeros, c=zeros)
+        features = ()
+        if self.stateful_features:
+            zero = tf.zeros([n], self.dtype)
+            features = (zero, zero, tf.zeros([], self.dtype))  # m, v, t
+        return LSTMState(h=zeros, c=zeros, features=features)
 
     def step(self, grads, state, params):
-        x = self.features(tf.cast(flatten(grads), self.dtype))
+        x, features = self.features(tf.cast(flatten(grads), self.dtype), state.features)
         hs, cs = [], []
         for kernel, bias, h, c in zip(self.kernels, self.biases, state.h, state.c):
             z = tf.matmul(tf.concat([x, h], axis=1), kernel) + bias
@@ -127,4 +141,4 @@ class CoordinatewiseLSTM(UpdateRule):
             x = h
         out = (tf.matmul(x, self.out_kernel) + self.out_bias)[:, 0] * self.output_scale
         updates = unflatten(tf.cast(out, grads[0].dtype), grads)
-        return updates, LSTMState(h=tuple(hs), c=tuple(cs))
+        return updates, LSTMState(h=tuple(hs), c=tuple(cs), features=features)
