@@ -42,10 +42,16 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.meta.reference_lambda = 1.0  # lambda'
     c.meta.optimizer = "adam"  # updates the logits of eta
     c.meta.learning_rate = 1e-2
+    c.meta.beta1 = 0.9  # the meta-optimizer's moment decays (adam only; both 0: sign updates)
+    c.meta.beta2 = 0.999
     c.meta.clip_grad_norm = 0.0  # 0 disables clipping
     c.meta.trace_decay = 0.0  # mu of the trace of d theta / d eta (0: no trace)
     # J': "policy_gradient" (the paper's) or "a2c" (policy gradient, value loss and entropy)
     c.meta.objective = "policy_gradient"
+    # A' of the policy-gradient J' over the validation batch: "none" (the paper's), "center"
+    # (minus its mean) or "standardize" (centered, divided by its standard deviation)
+    c.meta.advantage_normalization = "none"
+    c.meta.condition_on = "reference"  # eta fed to the networks in J': "reference" or "agent"
     c.meta.jit_compile = True  # XLA: about 1.5x faster per iteration on CPU
 
     c.threads = ml_collections.ConfigDict()

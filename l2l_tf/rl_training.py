@@ -18,7 +18,13 @@ import tensorflow as tf
 from l2l_tf import config as config_lib
 from l2l_tf import io as l2l_io
 from l2l_tf.errors import UserError
-from l2l_tf.meta.mgrl import ETA_NAMES, META_OBJECTIVES, MetaGradientRL
+from l2l_tf.meta.mgrl import (
+    ADVANTAGE_NORMALIZATIONS,
+    CONDITION_ON,
+    ETA_NAMES,
+    META_OBJECTIVES,
+    MetaGradientRL,
+)
 from l2l_tf.optimizers import BASELINES, UPDATE_RULES, make_rule
 from l2l_tf.rl import make_env
 from l2l_tf.rl.a2c import ActorCritic
@@ -73,6 +79,32 @@ def validate_config(config) -> None:
     objective = config.meta.get("objective", "policy_gradient")
     if objective not in META_OBJECTIVES:
         raise UserError(f"meta.objective must be one of {list(META_OBJECTIVES)}, got {objective!r}")
+    normalization = config.meta.get("advantage_normalization", "none")
+    if normalization not in ADVANTAGE_NORMALIZATIONS:
+        raise UserError(
+            f"meta.advantage_normalization must be one of {list(ADVANTAGE_NORMALIZATIONS)}, "
+            f"got {normalization!r}"
+        )
+    if normalization != "none" and objective != "policy_gradient":
+        raise UserError(
+            "meta.advantage_normalization applies to meta.objective 'policy_gradient' only, "
+            f"got {objective!r}"
+        )
+    condition_on = config.meta.get("condition_on", "reference")
+    if condition_on not in CONDITION_ON:
+        raise UserError(
+            f"meta.condition_on must be one of {list(CONDITION_ON)}, got {condition_on!r}"
+        )
+    if condition_on != "reference" and objective != "policy_gradient":
+        raise UserError(
+            f"meta.condition_on applies to meta.objective 'policy_gradient' only, got {objective!r}"
+        )
+    for field, default in (("beta1", 0.9), ("beta2", 0.999)):
+        beta = config.meta.get(field, default)
+        if config.meta.optimizer == "adam" and (
+            isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < 1
+        ):
+            raise UserError(f"meta.{field} must be a number in [0, 1), got {beta!r}")
     decay = config_lib._positive(config, "meta.trace_decay", allow_zero=True)
     if decay >= 1:
         raise UserError(f"meta.trace_decay must be in [0, 1), got {decay!r}")
@@ -107,9 +139,11 @@ def build_learner(config, *, learn=None, init_eta=None, seed=None) -> MetaGradie
     )
     learn = tuple(config.meta.learn) if learn is None else tuple(learn)
     rule = make_rule({"name": config.agent.optimizer, "learning_rate": config.agent.learning_rate})
-    meta_rule = make_rule(
-        {"name": config.meta.optimizer, "learning_rate": config.meta.learning_rate}
-    )
+    meta_rule_config = {"name": config.meta.optimizer, "learning_rate": config.meta.learning_rate}
+    if config.meta.optimizer == "adam":
+        meta_rule_config["beta1"] = config.meta.get("beta1", 0.9)
+        meta_rule_config["beta2"] = config.meta.get("beta2", 0.999)
+    meta_rule = make_rule(meta_rule_config)
     init_eta = (config.meta.init_gamma, config.meta.init_lambda) if init_eta is None else init_eta
     # lambda = 1 is a valid fixed value but its logit is infinite: nudge it inside (0, 1).
     init_eta = tuple(min(float(e), 1 - 1e-7) for e in init_eta)
@@ -130,6 +164,8 @@ def build_learner(config, *, learn=None, init_eta=None, seed=None) -> MetaGradie
         meta_clip_grad_norm=config.meta.clip_grad_norm or None,
         trace_decay=config.meta.trace_decay,
         objective=config.meta.get("objective", "policy_gradient"),
+        advantage_normalization=config.meta.get("advantage_normalization", "none"),
+        condition_on=config.meta.get("condition_on", "reference"),
         jit_compile=config.meta.jit_compile,
     )
 

@@ -7,7 +7,13 @@ import tensorflow as tf
 from l2l_tf.errors import UserError
 from l2l_tf.meta.mgrl import MetaGradientRL, logit
 from l2l_tf.optimizers import make_rule
-from l2l_tf.rl.a2c import ActorCritic, Trajectory, a2c_loss, returns_and_advantages
+from l2l_tf.rl.a2c import (
+    ActorCritic,
+    Trajectory,
+    a2c_loss,
+    policy_gradient_objective,
+    returns_and_advantages,
+)
 from l2l_tf.rl.envs import Chain
 
 
@@ -17,6 +23,8 @@ def tiny_learner(
     learn=("gamma", "lambda"),
     dtype=tf.float64,
     objective="policy_gradient",
+    advantage_normalization="none",
+    condition_on="reference",
 ):
     env = Chain(length=4, start=1, max_steps=5)
     agent = ActorCritic(4, 2, hidden_sizes=(3,), embedding_size=2, dtype=dtype)
@@ -34,6 +42,8 @@ def tiny_learner(
         clip_grad_norm=None,
         trace_decay=trace_decay,
         objective=objective,
+        advantage_normalization=advantage_normalization,
+        condition_on=condition_on,
     )
 
 
@@ -59,11 +69,17 @@ def problem(learner):
 # the central difference's truncation error at eps = 1e-6 is 1e-5 relative (it shrinks as eps^2
 # and vanishes at 1e-7), so that case uses the smaller step.
 @pytest.mark.parametrize(
-    "rule, objective, eps",
-    [("sgd", "policy_gradient", 1e-6), ("adam", "policy_gradient", 1e-6), ("adam", "a2c", 1e-7)],
+    "rule, objective, eps, options",
+    [
+        ("sgd", "policy_gradient", 1e-6, {}),
+        ("adam", "policy_gradient", 1e-6, {}),
+        ("adam", "a2c", 1e-7, {}),
+        ("adam", "policy_gradient", 1e-6, {"advantage_normalization": "standardize"}),
+        ("sgd", "policy_gradient", 1e-6, {"condition_on": "agent"}),
+    ],
 )
-def test_meta_gradient_matches_central_finite_differences(rule, objective, eps):
-    learner = tiny_learner(rule, objective=objective)
+def test_meta_gradient_matches_central_finite_differences(rule, objective, eps, options):
+    learner = tiny_learner(rule, objective=objective, **options)
     params, state, traj, next_traj = problem(learner)
     if rule == "adam":  # a state part-way through training, not the first step's
         state = state._replace(count=tf.constant(5))
@@ -73,7 +89,10 @@ def test_meta_gradient_matches_central_finite_differences(rule, objective, eps):
     # differentiated), so the finite differences hold them at their values for the unperturbed
     # theta'.
     new_params, *_ = learner.inner_update(logits, params, state, traj)
-    targets = returns_and_advantages(learner.agent, new_params, next_traj, learner.reference_eta)
+    input_eta = learner.eta() if options.get("condition_on") == "agent" else None
+    targets = returns_and_advantages(
+        learner.agent, new_params, next_traj, learner.reference_eta, input_eta
+    )
 
     def objective(x):
         new_params, *_ = learner.inner_update(x, params, state, traj)
@@ -185,3 +204,62 @@ def test_a2c_meta_objective_adds_the_value_loss_and_entropy_to_the_policy_gradie
 def test_unknown_meta_objective_is_a_user_error():
     with pytest.raises(UserError, match="meta.objective must be one of"):
         tiny_learner(objective="value")
+
+
+def test_centered_meta_objective_ignores_a_common_part_of_the_advantages():
+    learner = tiny_learner(advantage_normalization="center")
+    plain = tiny_learner()
+    params, _, _, next_traj = problem(learner)
+    returns, advantages = returns_and_advantages(
+        learner.agent, params, next_traj, learner.reference_eta
+    )
+    shifted = (returns, advantages + 7.0)
+    centered = (returns, advantages - tf.reduce_mean(advantages))
+    j = float(learner.meta_objective(params, next_traj, (returns, advantages)))
+    np.testing.assert_allclose(float(learner.meta_objective(params, next_traj, shifted)), j)
+    np.testing.assert_allclose(float(learner.meta_objective(params, next_traj)), j)
+    np.testing.assert_allclose(float(plain.meta_objective(params, next_traj, centered)), j)
+    assert abs(float(plain.meta_objective(params, next_traj, shifted)) - j) > 1e-3
+
+
+def test_standardized_meta_objective_ignores_the_scale_of_the_advantages():
+    learner = tiny_learner(advantage_normalization="standardize")
+    plain = tiny_learner()
+    params, _, _, next_traj = problem(learner)
+    returns, advantages = returns_and_advantages(
+        learner.agent, params, next_traj, learner.reference_eta
+    )
+    j = float(learner.meta_objective(params, next_traj, (returns, advantages)))
+    scaled = (returns, 3.0 * advantages - 2.0)
+    np.testing.assert_allclose(float(learner.meta_objective(params, next_traj, scaled)), j)
+    a = advantages - tf.reduce_mean(advantages)
+    expected = plain.meta_objective(params, next_traj, (returns, a / tf.math.reduce_std(a)))
+    np.testing.assert_allclose(j, float(expected), rtol=1e-6)
+
+
+def test_bad_advantage_normalization_is_a_user_error():
+    with pytest.raises(UserError, match="meta.advantage_normalization must be one of"):
+        tiny_learner(advantage_normalization="whiten")
+    with pytest.raises(UserError, match="applies to the policy_gradient objective only"):
+        tiny_learner(objective="a2c", advantage_normalization="center")
+
+
+def test_meta_objective_conditioned_on_the_agents_eta_feeds_it_to_the_networks():
+    learner = tiny_learner(condition_on="agent")
+    plain = tiny_learner()
+    params, _, _, next_traj = problem(learner)
+    eta = learner.eta()
+    expected = policy_gradient_objective(
+        learner.agent, params, next_traj, learner.reference_eta, input_eta=eta
+    )
+    j = float(learner.meta_objective(params, next_traj))
+    np.testing.assert_allclose(j, float(expected))
+    # The returns still use the reference (gamma', lambda'); only the networks' input differs.
+    _, a = returns_and_advantages(learner.agent, params, next_traj, learner.reference_eta, eta)
+    _, a_ref = returns_and_advantages(learner.agent, params, next_traj, learner.reference_eta)
+    assert not np.allclose(a.numpy(), a_ref.numpy())
+    assert abs(j - float(plain.meta_objective(params, next_traj))) > 1e-6
+    with pytest.raises(UserError, match="meta.condition_on must be one of"):
+        tiny_learner(condition_on="both")
+    with pytest.raises(UserError, match="meta.condition_on applies"):
+        tiny_learner(objective="a2c", condition_on="agent")

@@ -125,6 +125,10 @@ def test_same_seed_gives_paired_runs_across_settings():
         ("agent.hidden_sizes", (0,), "agent.hidden_sizes"),
         ("env.length", 2, "env.start"),
         ("meta.objective", "value", "meta.objective"),
+        ("meta.advantage_normalization", "whiten", "meta.advantage_normalization"),
+        ("meta.beta1", 1.0, "meta.beta1"),
+        ("meta.beta2", -0.1, "meta.beta2"),
+        ("meta.condition_on", "both", "meta.condition_on"),
     ],
 )
 def test_bad_config_fields_are_named(tmp_path, field, value, message):
@@ -134,6 +138,27 @@ def test_bad_config_fields_are_named(tmp_path, field, value, message):
         config[section][name] = value
     with pytest.raises(UserError, match=message):
         rl_training.train(config, tmp_path, log=quiet)
+
+
+def test_advantage_normalization_needs_the_policy_gradient_objective(tmp_path):
+    config = tiny_mgrl_config()
+    config.meta.objective = "a2c"
+    config.meta.advantage_normalization = "center"
+    with pytest.raises(UserError, match="meta.advantage_normalization applies"):
+        rl_training.train(config, tmp_path, log=quiet)
+
+
+def test_meta_beta1_and_normalization_reach_the_learner():
+    config = tiny_mgrl_config()
+    config.meta.beta1 = 0.99
+    config.meta.beta2 = 0.9
+    config.meta.advantage_normalization = "standardize"
+    config.meta.condition_on = "agent"
+    learner = rl_training.build_learner(config)
+    assert learner.meta_optimizer.rule.beta1 == 0.99
+    assert learner.meta_optimizer.rule.beta2 == 0.9
+    assert learner.condition_on == "agent"
+    assert learner.advantage_normalization == "standardize"
 
 
 def test_validate_dispatches_on_the_learner():

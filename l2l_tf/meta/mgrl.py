@@ -44,12 +44,18 @@ from l2l_tf.rl.a2c import (
     Trajectory,
     a2c_loss,
     policy_gradient_objective,
+    returns_and_advantages,
     rollout,
 )
 from l2l_tf.rl.envs import Environment
 
 ETA_NAMES = ("gamma", "lambda")
 META_OBJECTIVES = ("policy_gradient", "a2c")
+#: How A' of the policy-gradient J' is normalised over the validation batch (see `__init__`).
+ADVANTAGE_NORMALIZATIONS = ("none", "center", "standardize")
+#: The eta the networks see in the policy-gradient J': the reference eta' (the paper's) or the
+#: agent's own current eta (held constant: the meta-gradient still flows only through theta').
+CONDITION_ON = ("reference", "agent")
 
 
 def logit(p: float) -> float:
@@ -115,6 +121,8 @@ class MetaGradientRL(tf.Module):
         meta_clip_grad_norm: float | None = None,
         trace_decay: float = 0.0,
         objective: str = "policy_gradient",
+        advantage_normalization: str = "none",
+        condition_on: str = "reference",
         jit_compile: bool = False,
         name: str = "mgrl",
     ):
@@ -136,6 +144,13 @@ class MetaGradientRL(tf.Module):
           objective: the meta-objective J': "policy_gradient" (the paper's, A' log pi only) or
             "a2c" (the whole A2C loss under eta': policy gradient, value loss and entropy,
             with the agent's value_coef and entropy_coef).
+          advantage_normalization: A' of the policy-gradient J' as it is ("none", the paper's),
+            minus its mean over the validation batch ("center": a baseline, since the critic
+            is trained only at the agent's own eta, v(s, eta') is biased and A' has a large
+            common part that only raises the log-probability of every taken action), or
+            centered and divided by its standard deviation ("standardize": also gives every
+            iteration's meta-gradient the same scale as the returns grow). Only with
+            objective "policy_gradient".
           jit_compile: compile `step` with XLA (not with a trace: see below).
         """
         super().__init__(name=name)
@@ -150,6 +165,27 @@ class MetaGradientRL(tf.Module):
                 f"meta.objective must be one of {list(META_OBJECTIVES)}, got {objective!r}"
             )
         self.objective = objective
+        if advantage_normalization not in ADVANTAGE_NORMALIZATIONS:
+            raise UserError(
+                "meta.advantage_normalization must be one of "
+                f"{list(ADVANTAGE_NORMALIZATIONS)}, got {advantage_normalization!r}"
+            )
+        if advantage_normalization != "none" and objective != "policy_gradient":
+            raise UserError(
+                "meta.advantage_normalization applies to the policy_gradient objective only, "
+                f"got objective {objective!r}"
+            )
+        self.advantage_normalization = advantage_normalization
+        if condition_on not in CONDITION_ON:
+            raise UserError(
+                f"meta.condition_on must be one of {list(CONDITION_ON)}, got {condition_on!r}"
+            )
+        if condition_on != "reference" and objective != "policy_gradient":
+            raise UserError(
+                "meta.condition_on applies to the policy_gradient objective only, "
+                f"got objective {objective!r}"
+            )
+        self.condition_on = condition_on
         self.learn = tuple(learn)
         self.mask = tf.constant([float(n in self.learn) for n in ETA_NAMES], agent.dtype)
         self.reference_eta = tf.constant(reference_eta, agent.dtype)
@@ -259,8 +295,23 @@ class MetaGradientRL(tf.Module):
                 targets,
             )
             return loss
-        advantages = None if targets is None else targets[1]
-        return policy_gradient_objective(self.agent, params, traj, self.reference_eta, advantages)
+        input_eta = None
+        if self.condition_on == "agent":
+            input_eta = tf.stop_gradient(self.eta())
+        if targets is None:
+            _, advantages = returns_and_advantages(
+                self.agent, params, traj, self.reference_eta, input_eta
+            )
+        else:
+            advantages = targets[1]
+        advantages = tf.stop_gradient(advantages)
+        if self.advantage_normalization != "none":
+            advantages = advantages - tf.reduce_mean(advantages)
+        if self.advantage_normalization == "standardize":
+            advantages = advantages / (tf.math.reduce_std(advantages) + 1e-8)
+        return policy_gradient_objective(
+            self.agent, params, traj, self.reference_eta, advantages, input_eta
+        )
 
     def meta_gradient(self, logits, params, rule_state, traj, next_traj):
         """dJ'(next_traj, theta'(logits)) / d logits through one inner update (no trace).

@@ -128,14 +128,18 @@ def _evaluate(agent, params, traj, eta):
     return logits, tf.reshape(values, [t + 1, b])
 
 
-def returns_and_advantages(agent, params, traj: Trajectory, eta: tf.Tensor):
-    """(G, A) [T, B] under eta, with theta held constant (eta stays differentiable)."""
+def returns_and_advantages(agent, params, traj: Trajectory, eta: tf.Tensor, input_eta=None):
+    """(G, A) [T, B] under eta, with theta held constant (eta stays differentiable).
+
+    `input_eta` is the eta fed to the networks (default: eta itself).
+    """
     params = [tf.stop_gradient(p) for p in params]
-    _, values = _evaluate(agent, params, traj, eta)
+    input_eta = eta if input_eta is None else tf.cast(input_eta, agent.dtype)
+    _, values = _evaluate(agent, params, traj, input_eta)
     # Where the time limit cut an episode, the next row is a fresh start: bootstrap from the
     # value of the interrupted state instead.
     truncated = tf.cast(traj.truncated, agent.dtype)
-    _, final_values = agent(params, _flat(traj.final_observations), eta)
+    _, final_values = agent(params, _flat(traj.final_observations), input_eta)
     final_values = tf.reshape(final_values, tf.shape(truncated))
     next_values = tf.where(truncated > 0, final_values, values[1:])
     gamma, lambda_ = eta[0], eta[1]
@@ -187,7 +191,12 @@ def a2c_loss(
 
 
 def policy_gradient_objective(
-    agent: ActorCritic, params, traj: Trajectory, eta_ref: tf.Tensor, advantages=None
+    agent: ActorCritic,
+    params,
+    traj: Trajectory,
+    eta_ref: tf.Tensor,
+    advantages=None,
+    input_eta=None,
 ):
     """The meta-objective J'(tau', theta', eta') = -mean[ A'_t log pi(a_t|s_t, eta') ].
 
@@ -199,11 +208,13 @@ def policy_gradient_objective(
       eta_ref: the reference (gamma', lambda').
       advantages: A' [T, B] to use instead of computing it from `params` (tests pass the
         advantages of the unperturbed theta' to finite-difference this surrogate).
+      input_eta: the eta fed to the networks (default: eta_ref, as in the paper).
     """
     eta_ref = tf.cast(eta_ref, agent.dtype)
+    input_eta = eta_ref if input_eta is None else tf.cast(input_eta, agent.dtype)
     if advantages is None:
-        _, advantages = returns_and_advantages(agent, params, traj, eta_ref)
-    logits, _ = _evaluate(agent, params, traj, eta_ref)
+        _, advantages = returns_and_advantages(agent, params, traj, eta_ref, input_eta)
+    logits, _ = _evaluate(agent, params, traj, input_eta)
     log_pi_a, _ = _log_probs(logits, traj.actions)
     return -tf.reduce_mean(tf.stop_gradient(advantages) * log_pi_a)
 
