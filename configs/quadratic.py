@@ -24,9 +24,11 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.rule.name = "lstm"
     c.rule.hidden_size = 20
     c.rule.num_layers = 2
-    c.rule.preprocess = "none"  # or "log_sign" (appendix A of the paper)
+    c.rule.preprocess = "none"  # "log_sign" (appendix A of the paper) or "adam_normalized"
     c.rule.preprocess_p = 10.0
     c.rule.output_scale = 0.1
+    c.rule.beta1 = 0.95  # decays of rule.preprocess=adam_normalized (RNNprop); unused otherwise
+    c.rule.beta2 = 0.95
 
     c.meta = ml_collections.ConfigDict()
     c.meta.num_steps = 100  # optimizee steps per episode
