@@ -24,6 +24,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.agent = ml_collections.ConfigDict()
     c.agent.hidden_sizes = (64, 64)
     c.agent.embedding_size = 16  # size of the eta embedding fed to both networks
+    # What the embedding sees: "eta" (W eta + b, the paper's) or "eta_change" (W (eta - the
+    # run's initial eta), no bias: exactly 0 for a fixed eta; see README)
+    c.agent.embedding_input = "eta"
     c.agent.rollout_length = 20  # T steps per rollout (one agent update)
     c.agent.optimizer = "adam"
     c.agent.learning_rate = 1e-3

@@ -27,7 +27,7 @@ from l2l_tf.meta.mgrl import (
 )
 from l2l_tf.optimizers import BASELINES, UPDATE_RULES, make_rule
 from l2l_tf.rl import make_env
-from l2l_tf.rl.a2c import ActorCritic
+from l2l_tf.rl.a2c import EMBEDDING_INPUTS, ActorCritic
 from l2l_tf.training import WorkdirLock, _StopRequest, prepare_workdir, resume
 
 META_LEARNED = "meta-learned"
@@ -69,6 +69,12 @@ def validate_config(config) -> None:
     unknown = [n for n in learn if n not in ETA_NAMES]
     if unknown or len(set(learn)) != len(learn):
         raise UserError(f"meta.learn must be a subset of {list(ETA_NAMES)}, got {learn!r}")
+    embedding_input = config.agent.get("embedding_input", "eta")
+    if embedding_input not in EMBEDDING_INPUTS:
+        raise UserError(
+            f"agent.embedding_input must be one of {list(EMBEDDING_INPUTS)}, "
+            f"got {embedding_input!r}"
+        )
     _probability(config, "meta.init_gamma")
     _probability(config, "meta.init_lambda")
     _probability(config, "meta.reference_gamma")
@@ -136,6 +142,7 @@ def build_learner(config, *, learn=None, init_eta=None, seed=None) -> MetaGradie
         env.num_actions,
         hidden_sizes=tuple(config.agent.hidden_sizes),
         embedding_size=config.agent.embedding_size,
+        embedding_input=config.agent.get("embedding_input", "eta"),
     )
     learn = tuple(config.meta.learn) if learn is None else tuple(learn)
     rule = make_rule({"name": config.agent.optimizer, "learning_rate": config.agent.learning_rate})

@@ -25,9 +25,12 @@ def tiny_learner(
     objective="policy_gradient",
     advantage_normalization="none",
     condition_on="reference",
+    embedding_input="eta",
 ):
     env = Chain(length=4, start=1, max_steps=5)
-    agent = ActorCritic(4, 2, hidden_sizes=(3,), embedding_size=2, dtype=dtype)
+    agent = ActorCritic(
+        4, 2, hidden_sizes=(3,), embedding_size=2, dtype=dtype, embedding_input=embedding_input
+    )
     return MetaGradientRL(
         env,
         agent,
@@ -76,10 +79,17 @@ def problem(learner):
         ("adam", "a2c", 1e-7, {}),
         ("adam", "policy_gradient", 1e-6, {"advantage_normalization": "standardize"}),
         ("sgd", "policy_gradient", 1e-6, {"condition_on": "agent"}),
+        ("sgd", "policy_gradient", 1e-6, {"embedding_input": "eta_change"}),
+        ("adam", "policy_gradient", 1e-6, {"embedding_input": "eta_change"}),
     ],
 )
 def test_meta_gradient_matches_central_finite_differences(rule, objective, eps, options):
     learner = tiny_learner(rule, objective=objective, **options)
+    if options.get("embedding_input") == "eta_change":
+        # Part-way through a run, eta has moved from its start. (At eta_start itself the
+        # embedding rows' gradient is exactly 0 for this eta only, and Adam's update, sign-like
+        # in a gradient that small, has no derivative there.)
+        learner.agent.eta_start.assign([0.75, 0.55])
     params, state, traj, next_traj = problem(learner)
     if rule == "adam":  # a state part-way through training, not the first step's
         state = state._replace(count=tf.constant(5))
@@ -263,3 +273,51 @@ def test_meta_objective_conditioned_on_the_agents_eta_feeds_it_to_the_networks()
         tiny_learner(condition_on="both")
     with pytest.raises(UserError, match="meta.condition_on applies"):
         tiny_learner(objective="a2c", condition_on="agent")
+
+
+def test_eta_change_embedding_is_zero_for_a_fixed_eta_and_trains_no_constant_inputs():
+    """With a fixed eta the "eta_change" embedding feeds 0, so W_eta, b_eta and the embedding
+    rows of both first layers get exactly zero gradient and stay put, even under Adam."""
+    learner = tiny_learner("adam", learn=(), dtype=tf.float32, embedding_input="eta_change")
+    before = [p.numpy() for p in learner.params]
+    for _ in range(3):
+        learner.step()
+    after = [p.numpy() for p in learner.params]
+    k = learner.agent.observation_size
+    value_first = 2 + 2 * (len(learner.agent._policy_sizes) - 1)
+    np.testing.assert_array_equal(after[0], before[0])  # W_eta
+    np.testing.assert_array_equal(after[1], before[1])  # b_eta (0)
+    for i in (2, value_first):
+        np.testing.assert_array_equal(after[i][k:], before[i][k:])
+        assert not np.array_equal(after[i][:k], before[i][:k])
+    default = tiny_learner("adam", learn=(), dtype=tf.float32)
+    first = default.params[0].numpy()
+    default.step()
+    assert not np.array_equal(default.params[0].numpy(), first)
+
+
+def test_eta_change_embedding_carries_how_eta_moved():
+    learner = tiny_learner(embedding_input="eta_change")
+    agent = learner.agent
+    params = [p.read_value() for p in learner.params]
+    obs = tf.constant(np.random.default_rng(0).normal(size=(5, 4)), tf.float64)
+    np.testing.assert_allclose(agent.eta_start.numpy(), [0.8, 0.6])
+    # At eta_start the networks see 0: the same outputs as with W_eta and b_eta zeroed.
+    zeroed = [tf.zeros_like(params[0]), tf.ones_like(params[1]), *params[2:]]
+    at_start = agent(params, obs, tf.constant([0.8, 0.6], tf.float64))
+    for a, b in zip(at_start, agent(zeroed, obs, tf.constant([0.3, 0.9], tf.float64))):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12)
+    moved = agent(params, obs, tf.constant([0.9, 0.6], tf.float64))
+    assert not np.allclose(moved[1].numpy(), at_start[1].numpy())
+    # The meta-gradient still flows through the embedding: zeroing W_eta changes it.
+    state = learner.rule.init(params)
+    traj, next_traj = random_trajectory(1), random_trajectory(2)
+    logits = tf.constant([logit(0.8), logit(0.6)], tf.float64)
+    _, grad = learner.meta_gradient(logits, params, state, traj, next_traj)
+    _, without = learner.meta_gradient(logits, zeroed, state, traj, next_traj)
+    assert np.all(np.abs(grad.numpy() - without.numpy()) > 1e-9)
+
+
+def test_bad_embedding_input_is_a_user_error():
+    with pytest.raises(UserError, match="agent.embedding_input must be one of"):
+        tiny_learner(embedding_input="bias")

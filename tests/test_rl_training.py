@@ -129,6 +129,7 @@ def test_same_seed_gives_paired_runs_across_settings():
         ("meta.beta1", 1.0, "meta.beta1"),
         ("meta.beta2", -0.1, "meta.beta2"),
         ("meta.condition_on", "both", "meta.condition_on"),
+        ("agent.embedding_input", "bias", "agent.embedding_input"),
     ],
 )
 def test_bad_config_fields_are_named(tmp_path, field, value, message):
@@ -159,6 +160,17 @@ def test_meta_beta1_and_normalization_reach_the_learner():
     assert learner.meta_optimizer.rule.beta2 == 0.9
     assert learner.condition_on == "agent"
     assert learner.advantage_normalization == "standardize"
+
+
+def test_embedding_input_reaches_the_agent_and_reset_moves_its_origin():
+    config = tiny_mgrl_config()
+    config.agent.embedding_input = "eta_change"
+    learner = rl_training.build_learner(config, init_eta=(0.9, 0.8))
+    assert learner.agent.embedding_input == "eta_change"
+    np.testing.assert_allclose(learner.agent.eta_start.numpy(), [0.9, 0.8], rtol=1e-6)
+    learner.reset(3, (0.5, 0.95))
+    np.testing.assert_allclose(learner.agent.eta_start.numpy(), [0.5, 0.95], rtol=1e-6)
+    assert rl_training.build_learner(tiny_mgrl_config()).agent.embedding_input == "eta"
 
 
 def test_validate_dispatches_on_the_learner():

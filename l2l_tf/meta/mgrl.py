@@ -193,6 +193,10 @@ class MetaGradientRL(tf.Module):
             [logit(e) for e in init_eta], dtype=agent.dtype, name="eta_logits"
         )
         self.meta_optimizer = MetaOptimizer(meta_rule, [self.eta_logits]) if self.learn else None
+        # The origin of an "eta_change" embedding: the run's initial eta (tracked here so that a
+        # checkpoint restores it).
+        self.eta_start = agent.eta_start
+        self.eta_start.assign(self.eta())
         # The run's root seed is a variable, so `reset` can start another run without retracing.
         self.seed = tf.Variable(
             seeding.root_seed(seed, seeding.TRAIN), trainable=False, name="seed"
@@ -239,6 +243,7 @@ class MetaGradientRL(tf.Module):
         """
         if init_eta is not None:
             self.eta_logits.assign([logit(e) for e in init_eta])
+        self.eta_start.assign(self.eta())
         self.seed.assign(seeding.root_seed(seed, seeding.TRAIN))
         params, traj, start = self._first_rollout(seed)
         _assign(self.params, params)

@@ -41,10 +41,22 @@ class Trajectory(NamedTuple):
     final_observations: tf.Tensor  # [T, B, obs] the state step t reached, before any reset
 
 
+#: What the eta embedding is a function of (`agent.embedding_input`; see `ActorCritic`).
+EMBEDDING_INPUTS = ("eta", "eta_change")
+
+
 class ActorCritic:
     """Policy and value MLPs (tanh) with the eta embedding concatenated to their input.
 
     params = [W_eta, b_eta, (W, b) per policy layer..., (W, b) per value layer...].
+
+    embedding_input "eta" (the paper's): e = W_eta eta + b_eta. For a fixed eta that is a set of
+    `embedding_size` constant inputs: with their first-layer weights, W_eta and b_eta, extra
+    parameters that each move every hidden unit's bias, by about the learning rate per step
+    under Adam whatever their gradient's scale. "eta_change": e = W_eta (eta - eta_start), no
+    bias (b_eta stays in params, at 0 with a zero gradient, so the layout is the same), with
+    eta_start the run's initial eta (`eta_start`, a variable the learner sets at each reset):
+    both networks still see eta, through how it has moved, but a fixed eta feeds them exactly 0.
     """
 
     def __init__(
@@ -54,6 +66,7 @@ class ActorCritic:
         hidden_sizes=(64, 64),
         embedding_size: int = 16,
         dtype=tf.float32,
+        embedding_input: str = "eta",
     ):
         hidden_sizes = tuple(hidden_sizes)
         if not hidden_sizes or any(
@@ -67,6 +80,12 @@ class ActorCritic:
             raise UserError(f"agent.embedding_size must be an integer, got {embedding_size!r}")
         if embedding_size < 0:
             raise UserError(f"agent.embedding_size must be >= 0, got {embedding_size}")
+        if embedding_input not in EMBEDDING_INPUTS:
+            raise UserError(
+                f"agent.embedding_input must be one of {list(EMBEDDING_INPUTS)}, "
+                f"got {embedding_input!r}"
+            )
+        self.embedding_input = embedding_input
         self.observation_size = observation_size
         self.num_actions = num_actions
         self.hidden_sizes = hidden_sizes
@@ -74,6 +93,8 @@ class ActorCritic:
         self.dtype = tf.as_dtype(dtype)
         self._policy_sizes = (observation_size + embedding_size, *hidden_sizes, num_actions)
         self._value_sizes = (observation_size + embedding_size, *hidden_sizes, 1)
+        # The origin of the "eta_change" embedding (unused with "eta").
+        self.eta_start = tf.Variable(tf.zeros([2], self.dtype), trainable=False, name="eta_start")
 
     def init_params(self, seed: tf.Tensor) -> list[tf.Tensor]:
         """Glorot-scaled normal weights, zero biases; small policy and embedding outputs."""
@@ -96,8 +117,13 @@ class ActorCritic:
     def __call__(self, params, observations: tf.Tensor, eta: tf.Tensor):
         """(logits [N, A], values [N]) for observations [N, obs] and eta = [gamma, lambda]."""
         n = tf.shape(observations)[0]
-        embedding = tf.linalg.matvec(params[0], tf.cast(eta, self.dtype), transpose_a=True)
-        embedding = embedding + params[1]
+        eta = tf.cast(eta, self.dtype)
+        if self.embedding_input == "eta_change":
+            # 0 * b_eta keeps b_eta in the graph (a zero gradient rather than None).
+            embedding = tf.linalg.matvec(params[0], eta - self.eta_start, transpose_a=True)
+            embedding = embedding + 0.0 * params[1]
+        else:
+            embedding = tf.linalg.matvec(params[0], eta, transpose_a=True) + params[1]
         x = tf.concat(
             [tf.cast(observations, self.dtype), tf.tile(embedding[None], [n, 1])], axis=-1
         )
