@@ -13,7 +13,6 @@ adds no trainable parameters, which separates the effect of training those const
 (under Adam, extra bias parameters of every first-layer unit) from that of their presence.
 """
 
-import json
 import sys
 from pathlib import Path
 
@@ -45,17 +44,7 @@ def frozen_call(self, params, observations, eta):
 
 def main(argv):
     a2c.ActorCritic.__call__ = frozen_call
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    for item in json.loads(argv[1]):
-        first = item.get("seed", 2000)
-        mgrl_tune.run_setting(
-            item.get("o", {}),
-            tuple(item["eta"]) if "eta" in item else None,
-            seeds=list(range(first, first + item.get("n", 5))),
-            iterations=item.get("iters", 600),
-            tag=item.get("tag", json.dumps(item)),
-        )
+    mgrl_tune.main(argv)
 
 
 if __name__ == "__main__":

@@ -18,16 +18,10 @@ import tensorflow as tf
 from l2l_tf import config as config_lib
 from l2l_tf import io as l2l_io
 from l2l_tf.errors import UserError
-from l2l_tf.meta.mgrl import (
-    ADVANTAGE_NORMALIZATIONS,
-    CONDITION_ON,
-    ETA_NAMES,
-    META_OBJECTIVES,
-    MetaGradientRL,
-)
+from l2l_tf.meta.mgrl import ETA_NAMES, MetaGradientRL, check_meta_objective
 from l2l_tf.optimizers import BASELINES, UPDATE_RULES, make_rule
 from l2l_tf.rl import make_env
-from l2l_tf.rl.a2c import EMBEDDING_INPUTS, ActorCritic
+from l2l_tf.rl.a2c import ActorCritic, check_embedding_input
 from l2l_tf.training import WorkdirLock, _StopRequest, prepare_workdir, resume
 
 META_LEARNED = "meta-learned"
@@ -69,12 +63,7 @@ def validate_config(config) -> None:
     unknown = [n for n in learn if n not in ETA_NAMES]
     if unknown or len(set(learn)) != len(learn):
         raise UserError(f"meta.learn must be a subset of {list(ETA_NAMES)}, got {learn!r}")
-    embedding_input = config.agent.get("embedding_input", "eta")
-    if embedding_input not in EMBEDDING_INPUTS:
-        raise UserError(
-            f"agent.embedding_input must be one of {list(EMBEDDING_INPUTS)}, "
-            f"got {embedding_input!r}"
-        )
+    check_embedding_input(config.agent.get("embedding_input", "eta"))
     _probability(config, "meta.init_gamma")
     _probability(config, "meta.init_lambda")
     _probability(config, "meta.reference_gamma")
@@ -82,29 +71,11 @@ def validate_config(config) -> None:
     _rule_name(config, "meta.optimizer")
     config_lib._positive(config, "meta.learning_rate")
     config_lib._positive(config, "meta.clip_grad_norm", allow_zero=True)
-    objective = config.meta.get("objective", "policy_gradient")
-    if objective not in META_OBJECTIVES:
-        raise UserError(f"meta.objective must be one of {list(META_OBJECTIVES)}, got {objective!r}")
-    normalization = config.meta.get("advantage_normalization", "none")
-    if normalization not in ADVANTAGE_NORMALIZATIONS:
-        raise UserError(
-            f"meta.advantage_normalization must be one of {list(ADVANTAGE_NORMALIZATIONS)}, "
-            f"got {normalization!r}"
-        )
-    if normalization != "none" and objective != "policy_gradient":
-        raise UserError(
-            "meta.advantage_normalization applies to meta.objective 'policy_gradient' only, "
-            f"got {objective!r}"
-        )
-    condition_on = config.meta.get("condition_on", "reference")
-    if condition_on not in CONDITION_ON:
-        raise UserError(
-            f"meta.condition_on must be one of {list(CONDITION_ON)}, got {condition_on!r}"
-        )
-    if condition_on != "reference" and objective != "policy_gradient":
-        raise UserError(
-            f"meta.condition_on applies to meta.objective 'policy_gradient' only, got {objective!r}"
-        )
+    check_meta_objective(
+        config.meta.get("objective", "policy_gradient"),
+        config.meta.get("advantage_normalization", "none"),
+        config.meta.get("condition_on", "reference"),
+    )
     for field, default in (("beta1", 0.9), ("beta2", 0.999)):
         beta = config.meta.get(field, default)
         if config.meta.optimizer == "adam" and (

@@ -58,6 +58,28 @@ ADVANTAGE_NORMALIZATIONS = ("none", "center", "standardize")
 CONDITION_ON = ("reference", "agent")
 
 
+def check_meta_objective(
+    objective: str, advantage_normalization: str = "none", condition_on: str = "reference"
+) -> None:
+    """Raises UserError unless meta.objective and the options of its J' are valid together.
+
+    The one check of these fields, called by config validation and by `MetaGradientRL`.
+    """
+    if objective not in META_OBJECTIVES:
+        raise UserError(f"meta.objective must be one of {list(META_OBJECTIVES)}, got {objective!r}")
+    for field, value, choices in (
+        ("advantage_normalization", advantage_normalization, ADVANTAGE_NORMALIZATIONS),
+        ("condition_on", condition_on, CONDITION_ON),
+    ):
+        if value not in choices:
+            raise UserError(f"meta.{field} must be one of {list(choices)}, got {value!r}")
+        if value != choices[0] and objective != "policy_gradient":  # choices[0]: the paper's
+            raise UserError(
+                f"meta.{field} applies to the policy_gradient objective only, "
+                f"got objective {objective!r}"
+            )
+
+
 def logit(p: float) -> float:
     """Inverse of the sigmoid."""
     return float(np.log(p) - np.log1p(-p))
@@ -160,31 +182,9 @@ class MetaGradientRL(tf.Module):
         self.clip_grad_norm = clip_grad_norm or None
         self.meta_clip_grad_norm = meta_clip_grad_norm or None
         self.trace_decay = float(trace_decay)
-        if objective not in META_OBJECTIVES:
-            raise UserError(
-                f"meta.objective must be one of {list(META_OBJECTIVES)}, got {objective!r}"
-            )
+        check_meta_objective(objective, advantage_normalization, condition_on)
         self.objective = objective
-        if advantage_normalization not in ADVANTAGE_NORMALIZATIONS:
-            raise UserError(
-                "meta.advantage_normalization must be one of "
-                f"{list(ADVANTAGE_NORMALIZATIONS)}, got {advantage_normalization!r}"
-            )
-        if advantage_normalization != "none" and objective != "policy_gradient":
-            raise UserError(
-                "meta.advantage_normalization applies to the policy_gradient objective only, "
-                f"got objective {objective!r}"
-            )
         self.advantage_normalization = advantage_normalization
-        if condition_on not in CONDITION_ON:
-            raise UserError(
-                f"meta.condition_on must be one of {list(CONDITION_ON)}, got {condition_on!r}"
-            )
-        if condition_on != "reference" and objective != "policy_gradient":
-            raise UserError(
-                "meta.condition_on applies to the policy_gradient objective only, "
-                f"got objective {objective!r}"
-            )
         self.condition_on = condition_on
         self.learn = tuple(learn)
         self.mask = tf.constant([float(n in self.learn) for n in ETA_NAMES], agent.dtype)

@@ -45,6 +45,14 @@ class Trajectory(NamedTuple):
 EMBEDDING_INPUTS = ("eta", "eta_change")
 
 
+def check_embedding_input(value: str) -> None:
+    """Raises UserError unless `value` names an `agent.embedding_input`."""
+    if value not in EMBEDDING_INPUTS:
+        raise UserError(
+            f"agent.embedding_input must be one of {list(EMBEDDING_INPUTS)}, got {value!r}"
+        )
+
+
 class ActorCritic:
     """Policy and value MLPs (tanh) with the eta embedding concatenated to their input.
 
@@ -80,11 +88,7 @@ class ActorCritic:
             raise UserError(f"agent.embedding_size must be an integer, got {embedding_size!r}")
         if embedding_size < 0:
             raise UserError(f"agent.embedding_size must be >= 0, got {embedding_size}")
-        if embedding_input not in EMBEDDING_INPUTS:
-            raise UserError(
-                f"agent.embedding_input must be one of {list(EMBEDDING_INPUTS)}, "
-                f"got {embedding_input!r}"
-            )
+        check_embedding_input(embedding_input)
         self.embedding_input = embedding_input
         self.observation_size = observation_size
         self.num_actions = num_actions
