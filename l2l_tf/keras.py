@@ -42,6 +42,7 @@ _RULE_FIELDS = (
     "output_scale",
     "beta1",
     "beta2",
+    "normalize",
 )
 
 
@@ -100,6 +101,11 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
             raise UserError(
                 f"LearnedOptimizer supports the stateless preprocessings (none, log_sign), "
                 f"not rule.preprocess={rule.preprocess!r}"
+            )
+        if rule.normalize != "none":
+            raise UserError(
+                "LearnedOptimizer applies rules with rule.normalize='none' only (one variable "
+                f"at a time, with no members axis), not {rule.normalize!r}"
             )
         self.rule = rule
 

@@ -232,6 +232,8 @@ def test_bad_sources_are_user_errors(trained_workdir, tmp_path):
         LearnedOptimizer(keras.optimizers.SGD())
     with pytest.raises(UserError, match="stateless"):
         LearnedOptimizer(rule_config={"preprocess": "adam_normalized"})
+    with pytest.raises(UserError, match="normalize='none' only"):
+        LearnedOptimizer(rule_config={"normalize": "tensor_rms"})
 
 
 def test_fit_on_the_mnist_mlp_lowers_loss(trained_workdir):

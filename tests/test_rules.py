@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from l2l_tf.errors import UserError
 from l2l_tf.optimizers import UPDATE_RULES, make_rule
-from l2l_tf.optimizers.lstm import CoordinatewiseLSTM, flatten, unflatten
+from l2l_tf.optimizers.lstm import CoordinatewiseLSTM, flatten, tensor_rms, unflatten
 from l2l_tf.optimizers.preprocess import adam_normalized, log_sign
 
 
@@ -219,6 +219,44 @@ def test_lstm_matches_numpy_reference():
             x = h[layer]
         expected = 0.5 * (x @ rule.out_kernel.numpy() + rule.out_bias.numpy())[:, 0]
         np.testing.assert_allclose(updates[0].numpy(), expected, rtol=1e-10)
+
+
+def test_tensor_rms_matches_numpy_per_member():
+    rng = np.random.default_rng(3)
+    g = rng.normal(size=(3, 4, 5))
+    g[1] *= 1e-6  # one member's gradients a million times smaller
+    g[2] = 0.0  # and one member's all zero
+    expected = g / np.sqrt(np.mean(g**2, axis=(1, 2), keepdims=True) + 1e-30)
+    np.testing.assert_allclose(tensor_rms(tf.constant(g)).numpy(), expected, rtol=1e-10)
+    assert np.all(tensor_rms(tf.constant(g)).numpy()[2] == 0.0)
+    np.testing.assert_allclose(np.sqrt(np.mean(expected[:2] ** 2, axis=(1, 2))), [1.0, 1.0])
+
+
+def test_lstm_with_tensor_rms_ignores_each_tensors_scale():
+    """rule.normalize=tensor_rms: one member's tensor scaled by 1e-4 gives it the same updates;
+    without it the updates differ."""
+    rng = np.random.default_rng(4)
+    gs = [rng.normal(size=(2, 6, 3)), rng.normal(size=(2, 3))]
+    scaled = [g.copy() for g in gs]
+    scaled[0][1] *= 1e-4
+    params = [tf.zeros(g.shape, tf.float64) for g in gs]
+    outs = {}
+    for normalize in ("tensor_rms", "none"):
+        rule = CoordinatewiseLSTM(hidden_size=3, normalize=normalize, dtype=tf.float64)
+        for name, grads in (("plain", gs), ("scaled", scaled)):
+            state = rule.init(params)
+            for _ in range(2):
+                updates, state = rule.step([tf.constant(g) for g in grads], state, params)
+            outs[normalize, name] = [u.numpy() for u in updates]
+    for a, b in zip(outs["tensor_rms", "plain"], outs["tensor_rms", "scaled"]):
+        np.testing.assert_allclose(a, b, rtol=1e-9)
+    assert not np.allclose(outs["none", "plain"][0][1], outs["none", "scaled"][0][1])
+    np.testing.assert_allclose(outs["none", "plain"][0][0], outs["none", "scaled"][0][0])
+
+
+def test_lstm_rejects_unknown_normalization():
+    with pytest.raises(UserError, match="rule.normalize must be one of"):
+        CoordinatewiseLSTM(normalize="layer")
 
 
 def test_flatten_roundtrip():

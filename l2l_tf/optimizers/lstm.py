@@ -40,6 +40,18 @@ def unflatten(vector: tf.Tensor, like: list[tf.Tensor]) -> list[tf.Tensor]:
     return [tf.reshape(v, t.shape) for v, t in zip(tf.split(vector, sizes), like)]
 
 
+def tensor_rms(g: tf.Tensor) -> tf.Tensor:
+    """g divided by its root mean square over all axes but the first (the members axis), so
+    each task's tensor of gradients has RMS 1 whatever its scale (0 stays 0)."""
+    axes = list(range(1, g.shape.rank))
+    mean_square = tf.reduce_mean(tf.square(g), axis=axes, keepdims=True)
+    return g * tf.math.rsqrt(mean_square + 1e-30)
+
+
+#: rule.normalize -> what is applied to each gradient tensor before the preprocessing.
+NORMALIZATIONS = {"none": lambda g: g, "tensor_rms": tensor_rms}
+
+
 def _glorot(shape, seed, dtype):
     limit = math.sqrt(6.0 / (shape[0] + shape[1]))
     return tf.random.stateless_uniform(shape, seed, -limit, limit, dtype=dtype)
@@ -59,6 +71,7 @@ class CoordinatewiseLSTM(UpdateRule):
         output_scale: float = 0.1,
         beta1: float = 0.95,
         beta2: float = 0.95,
+        normalize: str = "none",
         seed: int = 0,
         dtype: tf.DType = tf.float32,
         name: str = "lstm",
@@ -78,6 +91,11 @@ class CoordinatewiseLSTM(UpdateRule):
         for field, value in (("beta1", beta1), ("beta2", beta2)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise UserError(f"rule.{field} must be in [0, 1), got {value!r}")
+        if normalize not in NORMALIZATIONS:
+            raise UserError(
+                f"rule.normalize must be one of {list(NORMALIZATIONS)}, got {normalize!r}"
+            )
+        self.normalize = normalize
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.preprocess = preprocess
@@ -129,7 +147,8 @@ class CoordinatewiseLSTM(UpdateRule):
         return LSTMState(h=zeros, c=zeros, features=features)
 
     def step(self, grads, state, params):
-        x, features = self.features(tf.cast(flatten(grads), self.dtype), state.features)
+        inputs = [NORMALIZATIONS[self.normalize](g) for g in grads]
+        x, features = self.features(tf.cast(flatten(inputs), self.dtype), state.features)
         hs, cs = [], []
         for kernel, bias, h, c in zip(self.kernels, self.biases, state.h, state.c):
             z = tf.matmul(tf.concat([x, h], axis=1), kernel) + bias
