@@ -22,11 +22,10 @@ sys.path.insert(0, str(ROOT))
 
 from l2l_tf.cli import (  # noqa: E402
     apply_threads,
-    define_workdir_config_flag,
-    flag_value,
     parse_flags,
     quiet_tensorflow,
     run_main,
+    workdir_config_flag_if_given,
 )
 
 quiet_tensorflow()
@@ -41,13 +40,7 @@ _LAST_STEPS = flags.DEFINE_integer("last_steps", None, "Steps scored (default: t
 _NUM_STEPS = flags.DEFINE_integer(
     "num_steps", None, "Optimizee steps per task (default: the config's meta.num_steps)."
 )
-_CONFIG = (
-    define_workdir_config_flag(
-        sys.argv, flag_value(sys.argv, "workdir"), "DIR's config; override with --config.FIELD=V."
-    )
-    if flag_value(sys.argv, "workdir")
-    else None
-)
+_CONFIG = workdir_config_flag_if_given(sys.argv, "DIR's config; override with --config.FIELD=V.")
 
 
 def main(argv):

@@ -128,6 +128,12 @@ def define_workdir_config_flag(argv, workdir: str, help_text: str):
         exit_with_flag_error(argv, e)
 
 
+def workdir_config_flag_if_given(argv, help_text: str):
+    """`define_workdir_config_flag` for the --workdir named in `argv`; None without one."""
+    workdir = flag_value(argv, "workdir")
+    return define_workdir_config_flag(argv, workdir, help_text) if workdir else None
+
+
 def apply_threads(config) -> None:
     """Sets TensorFlow's CPU thread pools from `config.threads` (0 keeps the default).
 

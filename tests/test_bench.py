@@ -10,20 +10,19 @@ import numpy as np
 from tests.conftest import ROOT
 
 
-def test_meta_train_bench_prints_a_bench_line_and_dumps_a_reference(tmp_path):
+def _run_bench(args: list[str]) -> subprocess.CompletedProcess:
+    """Runs `python bench/...` with `args` from the repository root; asserts exit status 0."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    cmd = [
-        sys.executable,
-        "bench/meta_train.py",
-        "--unrolls=2",
-        "--warmup=1",
-        "--batch_size=4",
-        "--dims=3",
-        "--unroll_length=2",
-        "--recompute=on",
-    ]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_meta_train_bench_prints_a_bench_line_and_dumps_a_reference(tmp_path):
+    cmd = ["bench/meta_train.py", "--unrolls=2", "--warmup=1", "--batch_size=4", "--dims=3"]
+    proc = _run_bench([*cmd, "--unroll_length=2", "--recompute=on"])
     line = [x for x in proc.stdout.splitlines() if x.startswith("BENCH")][-1]
     fields = dict(re.findall(r"(\w+)=(\S+)", line))
     assert fields["mode"] == "graph+recompute" and fields["coords"] == "12"
@@ -31,15 +30,7 @@ def test_meta_train_bench_prints_a_bench_line_and_dumps_a_reference(tmp_path):
         assert float(fields[key]) > 0
 
     ref = tmp_path / "ref.npz"
-    proc = subprocess.run(
-        [sys.executable, "bench/meta_train.py", f"--dump={ref}", "--batch_size=4", "--dims=3"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = _run_bench(["bench/meta_train.py", f"--dump={ref}", "--batch_size=4", "--dims=3"])
     data = np.load(ref)
     assert data["w"].shape == (4, 3, 3) and np.isfinite(data["meta_loss"])
     assert f"meta_loss={float(data['meta_loss']):.8g}" in proc.stdout
@@ -95,3 +86,13 @@ def test_val_score_reproduces_the_training_loops_validation_score(tmp_path, tiny
 
     proc = run("--config.problem.dimz=5")
     assert proc.returncode == 2 and "unknown config field" in proc.stderr
+
+
+def test_mnist_grad_scales_shows_the_deeper_first_layer_below_the_log_sign_threshold():
+    """The diagnosis of the 2-layer gap (README, MNIST): at the paper's initialization every
+    first-layer gradient of the 2-hidden-layer MLP is below exp(-10), against 64% (mostly
+    always-black pixels) for one hidden layer; offline data, no download."""
+    proc = _run_bench(["bench/mnist_grad_scales.py"])
+    first = [x for x in proc.stdout.splitlines() if x.strip().startswith("layer 1 w (784, 20)")]
+    below = [int(re.search(r"(\d+)% below", x).group(1)) for x in first]
+    assert len(below) == 2 and below[1] == 100 and below[0] < 90, proc.stdout

@@ -170,7 +170,7 @@ def test_mnist_config_variants_validate_and_long_unroll_changes_only_its_fields(
     from configs import mnist
     from l2l_tf import config as config_lib
 
-    for variant in ("", "quick", "long_unroll"):
+    for variant in ("", "quick", "long_unroll", "long_unroll_rms"):
         config_lib.validate(mnist.get_config(variant))
     base = config_lib.flatten(mnist.get_config().to_dict())
     long = config_lib.flatten(mnist.get_config("long_unroll").to_dict())
@@ -189,5 +189,8 @@ def test_mnist_config_variants_validate_and_long_unroll_changes_only_its_fields(
         "train.val_last_steps",
     }
     assert base["meta.unroll_length"] == 20 and base["meta.loss_transform"] == "none"
+    rms = config_lib.flatten(mnist.get_config("long_unroll_rms").to_dict())
+    assert {k for k in long if long[k] != rms[k]} == {"rule.normalize", "train.num_meta_iterations"}
+    assert rms["rule.normalize"] == "tensor_rms" and base["rule.normalize"] == "none"
     with pytest.raises(ValueError, match="long_unroll"):
         mnist.get_config("longer")
