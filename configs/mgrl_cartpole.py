@@ -36,15 +36,19 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
 
     c.meta = ml_collections.ConfigDict()
     c.meta.learner = "mgrl"
-    c.meta.learn = ("gamma", "lambda")  # the components of eta that are meta-learned
-    # The middle of the fixed grid (gammas 0.9/0.95/0.98, lambdas 0.8/0.95), a neutral start
-    # chosen before the evaluation seeds were run; see README for the tuning seeds.
+    # The components of eta that are meta-learned. Lambda alone (gamma stays at init_gamma),
+    # from the grid point (0.95, 0.95), with a meta learning rate of 3e-2: chosen on tuning
+    # seeds 2000-2019 and confirmed on 2120-2199 (README, fifth round), over learning both
+    # from the middle of the grid (0.95, 0.875) at 1e-2, the earlier default
+    # (--config.meta.learn='("gamma", "lambda")' --config.meta.init_lambda=0.875
+    # --config.meta.learning_rate=0.01), whose lead on its tuning seeds did not hold.
+    c.meta.learn = ("lambda",)
     c.meta.init_gamma = 0.95
-    c.meta.init_lambda = 0.875
+    c.meta.init_lambda = 0.95
     c.meta.reference_gamma = 0.99  # gamma' of the meta-objective
     c.meta.reference_lambda = 1.0  # lambda'
     c.meta.optimizer = "adam"  # updates the logits of eta
-    c.meta.learning_rate = 1e-2
+    c.meta.learning_rate = 3e-2
     c.meta.beta1 = 0.9  # the meta-optimizer's moment decays (adam only; both 0: sign updates)
     c.meta.beta2 = 0.999
     c.meta.clip_grad_norm = 0.0  # 0 disables clipping
