@@ -4,6 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from l2l_tf.plotting import save_figure  # noqa: E402
@@ -12,6 +13,12 @@ from l2l_tf.plotting import save_figure  # noqa: E402
 def _save(fig, path) -> None:
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def _steps_axis(ax) -> None:
+    """x axis in thousands of environment steps (full numbers run into each other)."""
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:g}k"))
+    ax.set_xlabel("environment steps")
 
 
 def _mean_sem(curves, key):
@@ -42,7 +49,7 @@ def plot_returns(results: dict, path) -> None:
         if label:
             ax.fill_between(steps, mean - sem, mean + sem, color=style["color"], alpha=0.2)
     ax.plot([], [], color="0.6", linewidth=0.8, label="other fixed (gamma, lambda)")
-    ax.set_xlabel("environment steps")
+    _steps_axis(ax)
     ax.set_ylabel("episode return")
     ax.set_title(f"{results['env']}: {len(results['seeds'])} seeds")
     ax.legend(fontsize=7)
@@ -71,7 +78,7 @@ def plot_eta(results: dict, path) -> None:
                 train["env_steps"], train[key], color="black", linewidth=1.4, label="training run"
             )
         ax.axhline(r, color="tab:green", linestyle="--", linewidth=1, label="reference")
-        ax.set_xlabel("environment steps")
+        _steps_axis(ax)
         ax.set_title(key)
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize=7)
