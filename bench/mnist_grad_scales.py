@@ -35,7 +35,9 @@ quiet_tensorflow()
 from absl import app, flags  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained MNIST work directory (optional).")
-_P = flags.DEFINE_float("p", 10.0, "p of the log/sign threshold exp(-p) (without --workdir).")
+_P = flags.DEFINE_float(
+    "p", 10.0, "p of the log/sign threshold exp(-p); with --workdir, DIR's rule.preprocess_p."
+)
 _CONFIG = workdir_config_flag_if_given(sys.argv, "DIR's config.")
 
 NUM_TASKS = 8
@@ -67,13 +69,15 @@ def main(argv):
         init_seed, batch_seed = tf.constant([1, 2], tf.int64), tf.constant([3, 4], tf.int64)
         for hidden in ((20,), (20, 20)):
             family = MNIST(hidden_sizes=hidden, num_members=NUM_TASKS, data=data, log=lambda s: 0)
+            if hidden == (20,):
+                print(family.describe())
             params = family.init_params((), init_seed)
             batch = family.batch((), batch_seed)
             with tf.GradientTape() as tape:
                 tape.watch(params)
                 loss = tf.reduce_sum(family.member_losses(params, (), batch))
             print(f"hidden {hidden}: |gradient| at init (p10 / p50 / p90; below exp(-{p:g}))")
-            normalize = NORMALIZATIONS[config.rule.normalize if config else "none"]
+            normalize = NORMALIZATIONS[config.rule.get("normalize", "none") if config else "none"]
             for i, g in enumerate(tape.gradient(loss, params)):
                 a = np.abs(g.numpy()).ravel()
                 seen = np.abs(normalize(g).numpy()).ravel()  # what the preprocessing gets

@@ -1,7 +1,8 @@
-"""Meta-gradient RL on CartPole (Xu, van Hasselt and Silver, 2018): learn (gamma, lambda) online.
+"""Meta-gradient RL on CartPole (Xu, van Hasselt and Silver, 2018): learn lambda online.
 
-An A2C agent on 16 batched CartPole-v1 environments (in-graph) learns its return's discount and
-bootstrapping parameter by online cross-validation against the reference (gamma', lambda') =
+An A2C agent on 16 batched CartPole-v1 environments (in-graph) learns its return's bootstrapping
+parameter lambda (gamma held at 0.95; meta.learn selects the components of eta) by online
+cross-validation against the reference (gamma', lambda') =
 (0.99, 1). `evaluate.py` compares it, over 10 seeds and the same number of environment steps, with
 the agent under each fixed (gamma, lambda) of a grid that leaves out the reference.
 

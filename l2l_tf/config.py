@@ -182,9 +182,18 @@ def flatten(config) -> dict:
     return out
 
 
+#: Fields added after work directories were first written, with the value that reproduces the
+#: older computation: a saved config without the field reads as having this value.
+ADDED_FIELDS = {"rule.normalize": "none"}
+
+
 def changed_fields(old, new) -> list[str]:
     """Fields whose values differ between two configs, ignoring those in SAFE_TO_CHANGE."""
     a, b = flatten(old), flatten(new)
+    for field, value in ADDED_FIELDS.items():
+        for config in (a, b):
+            if field not in config and field.split(".")[0] in {k.split(".")[0] for k in config}:
+                config[field] = value
     changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     return [
         k

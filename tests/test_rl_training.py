@@ -20,6 +20,7 @@ def tiny_mgrl_config():
     from configs import mgrl_cartpole
 
     c = mgrl_cartpole.get_config("quick")
+    c.meta.learn = ("gamma", "lambda")  # both move, so resume checks both
     c.env = {"name": "chain", "num_envs": 2, "length": 4, "start": 1, "max_steps": 6}
     c.agent.hidden_sizes = (3,)
     c.agent.embedding_size = 2

@@ -226,7 +226,7 @@ def test_tensor_rms_matches_numpy_per_member():
     g = rng.normal(size=(3, 4, 5))
     g[1] *= 1e-6  # one member's gradients a million times smaller
     g[2] = 0.0  # and one member's all zero
-    expected = g / np.sqrt(np.mean(g**2, axis=(1, 2), keepdims=True) + 1e-30)
+    expected = g / np.sqrt(np.mean(g**2, axis=(1, 2), keepdims=True) + np.finfo(np.float64).tiny)
     np.testing.assert_allclose(tensor_rms(tf.constant(g)).numpy(), expected, rtol=1e-10)
     assert np.all(tensor_rms(tf.constant(g)).numpy()[2] == 0.0)
     np.testing.assert_allclose(np.sqrt(np.mean(expected[:2] ** 2, axis=(1, 2))), [1.0, 1.0])

@@ -108,6 +108,19 @@ def test_changed_config_is_refused_unless_overwrite(tmp_path, tiny_config):
     assert json.loads((tmp_path / "config.json").read_text())["rule"]["hidden_size"] == 5
 
 
+def test_config_saved_before_a_field_was_added_reads_as_its_old_value():
+    """A work directory written before rule.normalize existed resumes under normalize=none
+    (the same computation) but not under tensor_rms."""
+    from l2l_tf import config as config_lib
+
+    old = {"rule": {"name": "lstm", "hidden_size": 20}, "seed": 0}
+    new = {"rule": {"name": "lstm", "hidden_size": 20, "normalize": "none"}, "seed": 0}
+    assert config_lib.changed_fields(old, new) == []
+    new["rule"]["normalize"] = "tensor_rms"
+    assert config_lib.changed_fields(old, new) == ["rule.normalize"]
+    assert config_lib.changed_fields({"seed": 0}, {"seed": 0}) == []
+
+
 def test_busy_workdir_is_refused(tmp_path, tiny_config):
     with training.WorkdirLock(tmp_path):
         with pytest.raises(UserError, match="in use"):

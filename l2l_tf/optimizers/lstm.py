@@ -15,6 +15,7 @@ Coordinates of every parameter tensor are flattened into one [n] vector so that 
 import math
 from typing import NamedTuple
 
+import numpy as np
 import tensorflow as tf
 
 from l2l_tf import seeding
@@ -42,10 +43,15 @@ def unflatten(vector: tf.Tensor, like: list[tf.Tensor]) -> list[tf.Tensor]:
 
 def tensor_rms(g: tf.Tensor) -> tf.Tensor:
     """g divided by its root mean square over all axes but the first (the members axis), so
-    each task's tensor of gradients has RMS 1 whatever its scale (0 stays 0)."""
+    each task's tensor of gradients has RMS 1 whatever its scale (0 stays 0).
+
+    Relies on the task families' contract that every parameter tensor has a leading members
+    axis; a tensor with one coordinate per member ([members]) is reduced to its sign.
+    """
     axes = list(range(1, g.shape.rank))
     mean_square = tf.reduce_mean(tf.square(g), axis=axes, keepdims=True)
-    return g * tf.math.rsqrt(mean_square + 1e-30)
+    tiny = np.finfo(g.dtype.as_numpy_dtype).tiny  # keeps an all-zero tensor at 0, no NaN
+    return g * tf.math.rsqrt(mean_square + tiny)
 
 
 #: rule.normalize -> what is applied to each gradient tensor before the preprocessing.
