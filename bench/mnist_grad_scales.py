@@ -52,6 +52,7 @@ def main(argv):
         import tensorflow as tf
 
         from l2l_tf import training
+        from l2l_tf.config import added_field
         from l2l_tf.optimizers.lstm import NORMALIZATIONS
         from l2l_tf.problems.mnist import MNIST
         from l2l_tf.unroll import optimizee_step
@@ -77,7 +78,7 @@ def main(argv):
                 tape.watch(params)
                 loss = tf.reduce_sum(family.member_losses(params, (), batch))
             print(f"hidden {hidden}: |gradient| at init (p10 / p50 / p90; below exp(-{p:g}))")
-            normalize = NORMALIZATIONS[config.rule.get("normalize", "none") if config else "none"]
+            normalize = NORMALIZATIONS[added_field(config, "rule.normalize") if config else "none"]
             for i, g in enumerate(tape.gradient(loss, params)):
                 a = np.abs(g.numpy()).ravel()
                 seen = np.abs(normalize(g).numpy()).ravel()  # what the preprocessing gets

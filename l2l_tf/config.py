@@ -183,17 +183,33 @@ def flatten(config) -> dict:
 
 
 #: Fields added after work directories were first written, with the value that reproduces the
-#: older computation: a saved config without the field reads as having this value.
-ADDED_FIELDS = {"rule.normalize": "none"}
+#: older computation (the value the code assumes when a config lacks the field): where one config
+#: has the field and the other does not, the other reads as having this value.
+ADDED_FIELDS = {
+    "rule.beta1": 0.95,
+    "rule.beta2": 0.95,
+    "rule.normalize": "none",
+    "agent.embedding_input": "eta",
+    "meta.beta1": 0.9,
+    "meta.beta2": 0.999,
+    "meta.advantage_normalization": "none",
+    "meta.condition_on": "reference",
+}
+
+
+def added_field(config, dotted: str):
+    """`config`'s value of the ADDED_FIELDS field `dotted`, or its older computation's value
+    when the config (e.g. a work directory saved before the field existed) lacks it."""
+    section, field = dotted.split(".")
+    return config[section].get(field, ADDED_FIELDS[dotted])
 
 
 def changed_fields(old, new) -> list[str]:
     """Fields whose values differ between two configs, ignoring those in SAFE_TO_CHANGE."""
     a, b = flatten(old), flatten(new)
     for field, value in ADDED_FIELDS.items():
-        for config in (a, b):
-            if field not in config and field.split(".")[0] in {k.split(".")[0] for k in config}:
-                config[field] = value
+        if (field in a) != (field in b):
+            (b if field in a else a)[field] = value
     changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     return [
         k

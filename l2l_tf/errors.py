@@ -10,6 +10,12 @@ class UserError(Exception):
     """An error caused by the user's input, reported without a traceback."""
 
 
+def check_decay(dotted: str, value) -> None:
+    """Raises a `UserError` unless `value` is a number in [0, 1) (a moving average's decay)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise UserError(f"{dotted} must be a number in [0, 1), got {value!r}")
+
+
 def lookup(registry: dict, name: str, what: str):
     """Returns `registry[name]`, or raises a `UserError` that lists the valid names.
 

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from l2l_tf import config as config_lib
 from l2l_tf import io as l2l_io
-from l2l_tf.errors import UserError
+from l2l_tf.errors import UserError, check_decay
 from l2l_tf.meta.mgrl import ETA_NAMES, MetaGradientRL, check_meta_objective
 from l2l_tf.optimizers import BASELINES, UPDATE_RULES, make_rule
 from l2l_tf.rl import make_env
@@ -63,7 +63,7 @@ def validate_config(config) -> None:
     unknown = [n for n in learn if n not in ETA_NAMES]
     if unknown or len(set(learn)) != len(learn):
         raise UserError(f"meta.learn must be a subset of {list(ETA_NAMES)}, got {learn!r}")
-    check_embedding_input(config.agent.get("embedding_input", "eta"))
+    check_embedding_input(config_lib.added_field(config, "agent.embedding_input"))
     _probability(config, "meta.init_gamma")
     _probability(config, "meta.init_lambda")
     _probability(config, "meta.reference_gamma")
@@ -73,15 +73,12 @@ def validate_config(config) -> None:
     config_lib._positive(config, "meta.clip_grad_norm", allow_zero=True)
     check_meta_objective(
         config.meta.get("objective", "policy_gradient"),
-        config.meta.get("advantage_normalization", "none"),
-        config.meta.get("condition_on", "reference"),
+        config_lib.added_field(config, "meta.advantage_normalization"),
+        config_lib.added_field(config, "meta.condition_on"),
     )
-    for field, default in (("beta1", 0.9), ("beta2", 0.999)):
-        beta = config.meta.get(field, default)
-        if config.meta.optimizer == "adam" and (
-            isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < 1
-        ):
-            raise UserError(f"meta.{field} must be a number in [0, 1), got {beta!r}")
+    if config.meta.optimizer == "adam":
+        for field in ("meta.beta1", "meta.beta2"):
+            check_decay(field, config_lib.added_field(config, field))
     decay = config_lib._positive(config, "meta.trace_decay", allow_zero=True)
     if decay >= 1:
         raise UserError(f"meta.trace_decay must be in [0, 1), got {decay!r}")
@@ -113,14 +110,14 @@ def build_learner(config, *, learn=None, init_eta=None, seed=None) -> MetaGradie
         env.num_actions,
         hidden_sizes=tuple(config.agent.hidden_sizes),
         embedding_size=config.agent.embedding_size,
-        embedding_input=config.agent.get("embedding_input", "eta"),
+        embedding_input=config_lib.added_field(config, "agent.embedding_input"),
     )
     learn = tuple(config.meta.learn) if learn is None else tuple(learn)
     rule = make_rule({"name": config.agent.optimizer, "learning_rate": config.agent.learning_rate})
     meta_rule_config = {"name": config.meta.optimizer, "learning_rate": config.meta.learning_rate}
     if config.meta.optimizer == "adam":
-        meta_rule_config["beta1"] = config.meta.get("beta1", 0.9)
-        meta_rule_config["beta2"] = config.meta.get("beta2", 0.999)
+        meta_rule_config["beta1"] = config_lib.added_field(config, "meta.beta1")
+        meta_rule_config["beta2"] = config_lib.added_field(config, "meta.beta2")
     meta_rule = make_rule(meta_rule_config)
     init_eta = (config.meta.init_gamma, config.meta.init_lambda) if init_eta is None else init_eta
     # lambda = 1 is a valid fixed value but its logit is infinite: nudge it inside (0, 1).
@@ -142,8 +139,8 @@ def build_learner(config, *, learn=None, init_eta=None, seed=None) -> MetaGradie
         meta_clip_grad_norm=config.meta.clip_grad_norm or None,
         trace_decay=config.meta.trace_decay,
         objective=config.meta.get("objective", "policy_gradient"),
-        advantage_normalization=config.meta.get("advantage_normalization", "none"),
-        condition_on=config.meta.get("condition_on", "reference"),
+        advantage_normalization=config_lib.added_field(config, "meta.advantage_normalization"),
+        condition_on=config_lib.added_field(config, "meta.condition_on"),
         jit_compile=config.meta.jit_compile,
     )
 

@@ -216,13 +216,19 @@ def test_unknown_meta_objective_is_a_user_error():
         tiny_learner(objective="value")
 
 
-def test_centered_meta_objective_ignores_a_common_part_of_the_advantages():
-    learner = tiny_learner(advantage_normalization="center")
-    plain = tiny_learner()
+def normalized_and_plain(normalization):
+    """A learner with `meta.advantage_normalization`, a plain one, and the reference (G', A')
+    of a shared validation rollout: (learner, plain, params, next_traj, returns, advantages)."""
+    learner = tiny_learner(advantage_normalization=normalization)
     params, _, _, next_traj = problem(learner)
     returns, advantages = returns_and_advantages(
         learner.agent, params, next_traj, learner.reference_eta
     )
+    return learner, tiny_learner(), params, next_traj, returns, advantages
+
+
+def test_centered_meta_objective_ignores_a_common_part_of_the_advantages():
+    learner, plain, params, next_traj, returns, advantages = normalized_and_plain("center")
     shifted = (returns, advantages + 7.0)
     centered = (returns, advantages - tf.reduce_mean(advantages))
     j = float(learner.meta_objective(params, next_traj, (returns, advantages)))
@@ -233,12 +239,7 @@ def test_centered_meta_objective_ignores_a_common_part_of_the_advantages():
 
 
 def test_standardized_meta_objective_ignores_the_scale_of_the_advantages():
-    learner = tiny_learner(advantage_normalization="standardize")
-    plain = tiny_learner()
-    params, _, _, next_traj = problem(learner)
-    returns, advantages = returns_and_advantages(
-        learner.agent, params, next_traj, learner.reference_eta
-    )
+    learner, plain, params, next_traj, returns, advantages = normalized_and_plain("standardize")
     j = float(learner.meta_objective(params, next_traj, (returns, advantages)))
     scaled = (returns, 3.0 * advantages - 2.0)
     np.testing.assert_allclose(float(learner.meta_objective(params, next_traj, scaled)), j)

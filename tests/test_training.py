@@ -4,6 +4,7 @@ import json
 import os
 import signal
 
+import ml_collections
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -119,6 +120,10 @@ def test_config_saved_before_a_field_was_added_reads_as_its_old_value():
     new["rule"]["normalize"] = "tensor_rms"
     assert config_lib.changed_fields(old, new) == ["rule.normalize"]
     assert config_lib.changed_fields({"seed": 0}, {"seed": 0}) == []
+    mgrl_old = {"meta": {"learner": "mgrl"}}
+    mgrl_new = {"meta": {"learner": "mgrl", "condition_on": "reference", "beta1": 0.9}}
+    assert config_lib.changed_fields(mgrl_old, mgrl_new) == []
+    assert config_lib.added_field(ml_collections.ConfigDict(mgrl_old), "meta.beta2") == 0.999
 
 
 def test_busy_workdir_is_refused(tmp_path, tiny_config):

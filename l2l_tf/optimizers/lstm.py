@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from l2l_tf import seeding
-from l2l_tf.errors import UserError
+from l2l_tf.errors import UserError, check_decay
 from l2l_tf.optimizers.base import UpdateRule
 from l2l_tf.optimizers.preprocess import PREPROCESSORS
 
@@ -94,9 +94,8 @@ class CoordinatewiseLSTM(UpdateRule):
             raise UserError(f"rule.preprocess_p must be positive, got {preprocess_p!r}")
         if not output_scale > 0:
             raise UserError(f"rule.output_scale must be positive, got {output_scale!r}")
-        for field, value in (("beta1", beta1), ("beta2", beta2)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise UserError(f"rule.{field} must be in [0, 1), got {value!r}")
+        check_decay("rule.beta1", beta1)
+        check_decay("rule.beta2", beta2)
         if normalize not in NORMALIZATIONS:
             raise UserError(
                 f"rule.normalize must be one of {list(NORMALIZATIONS)}, got {normalize!r}"
