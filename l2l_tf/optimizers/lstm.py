@@ -8,6 +8,15 @@ state to the coordinate's update, times `output_scale`:
 
     h_t, c_t = LSTM(preprocess(g_t), h_{t-1}, c_{t-1});   u_t = output_scale * (W h_t + b).
 
+With `rms_output_scale` > 0 (not the paper's) a second linear head is added whose output is
+multiplied by the root mean square of the coordinate's gradient tensor (per task):
+
+    u_t = output_scale * (W h_t + b) + rms_output_scale * rms(G_t) * (W' h_t + b'),
+
+so the rule can take steps proportional to the gradient's scale, as SGD and momentum do, beside
+the scale-free steps that the log/sign features favour. The head starts at zero (the paper's
+rule) and is learned with the rest.
+
 Coordinates of every parameter tensor are flattened into one [n] vector so that a step is a few
 [n, k] matrix products, whatever the shapes of the optimizee's parameters.
 """
@@ -41,6 +50,11 @@ def unflatten(vector: tf.Tensor, like: list[tf.Tensor]) -> list[tf.Tensor]:
     return [tf.reshape(v, t.shape) for v, t in zip(tf.split(vector, sizes), like)]
 
 
+def _mean_square(g: tf.Tensor) -> tf.Tensor:
+    """g's mean square over all axes but the first (the members axis), kept for broadcasting."""
+    return tf.reduce_mean(tf.square(g), axis=list(range(1, g.shape.rank)), keepdims=True)
+
+
 def tensor_rms(g: tf.Tensor) -> tf.Tensor:
     """g divided by its root mean square over all axes but the first (the members axis), so
     each task's tensor of gradients has RMS 1 whatever its scale (0 stays 0).
@@ -48,10 +62,14 @@ def tensor_rms(g: tf.Tensor) -> tf.Tensor:
     Relies on the task families' contract that every parameter tensor has a leading members
     axis; a tensor with one coordinate per member ([members]) is reduced to its sign.
     """
-    axes = list(range(1, g.shape.rank))
-    mean_square = tf.reduce_mean(tf.square(g), axis=axes, keepdims=True)
     tiny = np.finfo(g.dtype.as_numpy_dtype).tiny  # keeps an all-zero tensor at 0, no NaN
-    return g * tf.math.rsqrt(mean_square + tiny)
+    return g * tf.math.rsqrt(_mean_square(g) + tiny)
+
+
+def rms_of_tensor(g: tf.Tensor) -> tf.Tensor:
+    """The root mean square of each task's tensor g (same leading-members-axis contract as
+    `tensor_rms`), shaped to broadcast against g."""
+    return tf.sqrt(_mean_square(g))
 
 
 #: rule.normalize -> what is applied to each gradient tensor before the preprocessing.
@@ -78,6 +96,7 @@ class CoordinatewiseLSTM(UpdateRule):
         beta1: float = 0.95,
         beta2: float = 0.95,
         normalize: str = "none",
+        rms_output_scale: float = 0.0,
         seed: int = 0,
         dtype: tf.DType = tf.float32,
         name: str = "lstm",
@@ -100,7 +119,12 @@ class CoordinatewiseLSTM(UpdateRule):
             raise UserError(
                 f"rule.normalize must be one of {list(NORMALIZATIONS)}, got {normalize!r}"
             )
+        if isinstance(rms_output_scale, bool) or not rms_output_scale >= 0:
+            raise UserError(
+                f"rule.rms_output_scale must be 0 (off) or positive, got {rms_output_scale!r}"
+            )
         self.normalize = normalize
+        self.rms_output_scale = float(rms_output_scale)
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.preprocess = preprocess
@@ -133,6 +157,12 @@ class CoordinatewiseLSTM(UpdateRule):
             _glorot([hidden_size, 1], seeds[-1], self.dtype), name="out_kernel"
         )
         self.out_bias = tf.Variable(tf.zeros([1], self.dtype), name="out_bias")
+        if self.rms_output_scale > 0:
+            # Zero-initialized: the rule starts as the paper's and learns to use the head.
+            self.rms_out_kernel = tf.Variable(
+                tf.zeros([hidden_size, 1], self.dtype), name="rms_out_kernel"
+            )
+            self.rms_out_bias = tf.Variable(tf.zeros([1], self.dtype), name="rms_out_bias")
 
     def features(self, g: tf.Tensor, feature_state: tuple = ()) -> tuple[tf.Tensor, tuple]:
         """[n] gradient -> ([n, k] LSTM inputs, the preprocessing's new state)."""
@@ -165,4 +195,8 @@ class CoordinatewiseLSTM(UpdateRule):
             x = h
         out = (tf.matmul(x, self.out_kernel) + self.out_bias)[:, 0] * self.output_scale
         updates = unflatten(tf.cast(out, grads[0].dtype), grads)
+        if self.rms_output_scale > 0:
+            scaled = (tf.matmul(x, self.rms_out_kernel) + self.rms_out_bias)[:, 0]
+            scaled = unflatten(tf.cast(scaled * self.rms_output_scale, grads[0].dtype), grads)
+            updates = [u + rms_of_tensor(g) * s for u, g, s in zip(updates, grads, scaled)]
         return updates, LSTMState(h=tuple(hs), c=tuple(cs), features=features)
