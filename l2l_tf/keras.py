@@ -44,6 +44,7 @@ _RULE_FIELDS = (
     "beta2",
     "normalize",
     "rms_output_scale",
+    "rms_input",
 )
 
 
@@ -108,10 +109,10 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
                 "LearnedOptimizer applies rules with rule.normalize='none' only (one variable "
                 f"at a time, with no members axis), not {rule.normalize!r}"
             )
-        if rule.rms_output_scale > 0:
+        if rule.rms_output_scale > 0 or rule.rms_input:
             raise UserError(
-                "LearnedOptimizer applies rules with rule.rms_output_scale=0 only (one variable "
-                f"at a time, with no members axis), not {rule.rms_output_scale!r}"
+                "LearnedOptimizer applies rules with rule.rms_output_scale=0 and "
+                "rule.rms_input=False only (one variable at a time, with no members axis)"
             )
         self.rule = rule
 

@@ -192,5 +192,13 @@ def test_mnist_config_variants_validate_and_long_unroll_changes_only_its_fields(
     rms = config_lib.flatten(mnist.get_config("long_unroll_rms").to_dict())
     assert {k for k in long if long[k] != rms[k]} == {"rule.normalize", "train.num_meta_iterations"}
     assert rms["rule.normalize"] == "tensor_rms" and base["rule.normalize"] == "none"
+    for plain in ("long_unroll", "long_unroll_rms"):
+        plain_c = config_lib.flatten(mnist.get_config(plain).to_dict())
+        head = config_lib.flatten(mnist.get_config(plain + "_eqhead").to_dict())
+        assert {k: head[k] for k in head if head[k] != plain_c[k]} == (
+            {"rule.rms_output_scale": 1.0}
+            | ({"train.num_meta_iterations": 2700} if plain == "long_unroll" else {})
+        )
+    assert base["rule.rms_output_scale"] == 0.0
     with pytest.raises(ValueError, match="long_unroll"):
         mnist.get_config("longer")

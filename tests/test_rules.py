@@ -254,6 +254,50 @@ def test_lstm_with_tensor_rms_ignores_each_tensors_scale():
     np.testing.assert_allclose(outs["none", "plain"][0][0], outs["none", "scaled"][0][0])
 
 
+def test_rms_head_starts_at_zero_and_scales_with_each_tensor():
+    """rule.rms_output_scale: the head is zero at initialization (the paper's rule, same
+    weights); with tensor_rms inputs and the first head silenced, a member's tensor scaled by
+    1e-4 gets its updates scaled by exactly 1e-4, the others unchanged."""
+    rng = np.random.default_rng(5)
+    gs = [rng.normal(size=(2, 6, 3)), rng.normal(size=(2, 3))]
+    params = [tf.zeros(g.shape, tf.float64) for g in gs]
+
+    def run(rule, grads, steps=2):
+        state = rule.init(params)
+        for _ in range(steps):
+            updates, state = rule.step([tf.constant(g) for g in grads], state, params)
+        return [u.numpy() for u in updates]
+
+    kwargs = dict(hidden_size=3, normalize="tensor_rms", dtype=tf.float64)
+    paper = run(CoordinatewiseLSTM(**kwargs), gs)
+    rule = CoordinatewiseLSTM(rms_output_scale=2.0, **kwargs)
+    assert len(rule.trainable_variables) == 8
+    for a, b in zip(paper, run(rule, gs)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+    rule.out_kernel.assign(tf.zeros_like(rule.out_kernel))
+    rule.rms_out_kernel.assign(tf.constant(rng.normal(size=(3, 1))))
+    rule.rms_out_bias.assign([0.3])
+    scaled = [g.copy() for g in gs]
+    scaled[0][1] *= 1e-4
+    plain, small = run(rule, gs), run(rule, scaled)
+    np.testing.assert_allclose(small[0][1], 1e-4 * plain[0][1], rtol=1e-9)
+    np.testing.assert_allclose(small[0][0], plain[0][0], rtol=1e-12)
+    np.testing.assert_allclose(small[1], plain[1], rtol=1e-12)
+    # Against numpy at one step: 2.0 * rms(G) * (W' h + b') with h the rule's own top state.
+    state = rule.init(params)
+    updates, state = rule.step([tf.constant(g) for g in gs], state, params)
+    head = 2.0 * (state.h[-1].numpy() @ rule.rms_out_kernel.numpy() + 0.3)[:, 0]
+    rms = np.sqrt(np.mean(gs[0] ** 2, axis=(1, 2)))
+    np.testing.assert_allclose(updates[0].numpy(), head[:36].reshape(2, 6, 3) * rms[:, None, None])
+
+
+def test_lstm_rejects_bad_rms_output_scale():
+    for bad in (-1.0, True, float("nan")):
+        with pytest.raises(UserError, match="rule.rms_output_scale"):
+            CoordinatewiseLSTM(rms_output_scale=bad)
+
+
 def test_lstm_rejects_unknown_normalization():
     with pytest.raises(UserError, match="rule.normalize must be one of"):
         CoordinatewiseLSTM(normalize="layer")

@@ -15,7 +15,9 @@ multiplied by the root mean square of the coordinate's gradient tensor (per task
 
 so the rule can take steps proportional to the gradient's scale, as SGD and momentum do, beside
 the scale-free steps that the log/sign features favour. The head starts at zero (the paper's
-rule) and is learned with the rest.
+rule) and is learned with the rest. With `rms_input`, the gradient divided by its tensor's RMS
+is appended to the LSTM's inputs, a feature linear in the gradient (the log/sign features make
+a response proportional to the gradient hard to form).
 
 Coordinates of every parameter tensor are flattened into one [n] vector so that a step is a few
 [n, k] matrix products, whatever the shapes of the optimizee's parameters.
@@ -97,6 +99,7 @@ class CoordinatewiseLSTM(UpdateRule):
         beta2: float = 0.95,
         normalize: str = "none",
         rms_output_scale: float = 0.0,
+        rms_input: bool = False,
         seed: int = 0,
         dtype: tf.DType = tf.float32,
         name: str = "lstm",
@@ -123,6 +126,9 @@ class CoordinatewiseLSTM(UpdateRule):
             raise UserError(
                 f"rule.rms_output_scale must be 0 (off) or positive, got {rms_output_scale!r}"
             )
+        if not isinstance(rms_input, bool):
+            raise UserError(f"rule.rms_input must be True or False, got {rms_input!r}")
+        self.rms_input = rms_input
         self.normalize = normalize
         self.rms_output_scale = float(rms_output_scale)
         self.hidden_size = hidden_size
@@ -136,7 +142,7 @@ class CoordinatewiseLSTM(UpdateRule):
 
         seeds = seeding.split(seeding.root_seed(seed, seeding.INIT), num_layers + 1)
         self.kernels, self.biases = [], []
-        in_size = num_inputs
+        in_size = num_inputs + int(rms_input)
         for layer in range(num_layers):
             shape = [in_size + hidden_size, 4 * hidden_size]
             self.kernels.append(
@@ -184,6 +190,9 @@ class CoordinatewiseLSTM(UpdateRule):
     def step(self, grads, state, params):
         inputs = [NORMALIZATIONS[self.normalize](g) for g in grads]
         x, features = self.features(tf.cast(flatten(inputs), self.dtype), state.features)
+        if self.rms_input:
+            rms_scaled = inputs if self.normalize == "tensor_rms" else map(tensor_rms, grads)
+            x = tf.concat([x, tf.cast(flatten(list(rms_scaled)), self.dtype)[:, None]], axis=1)
         hs, cs = [], []
         for kernel, bias, h, c in zip(self.kernels, self.biases, state.h, state.c):
             z = tf.matmul(tf.concat([x, h], axis=1), kernel) + bias
