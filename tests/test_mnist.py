@@ -199,6 +199,8 @@ def test_mnist_config_variants_validate_and_long_unroll_changes_only_its_fields(
             {"rule.rms_output_scale": 1.0}
             | ({"train.num_meta_iterations": 2700} if plain == "long_unroll" else {})
         )
-    assert base["rule.rms_output_scale"] == 0.0
+        lin = config_lib.flatten(mnist.get_config(plain + "_eqhead_lin").to_dict())
+        assert {k: lin[k] for k in lin if lin[k] != head[k]} == {"rule.rms_input": True}
+    assert base["rule.rms_output_scale"] == 0.0 and base["rule.rms_input"] is False
     with pytest.raises(ValueError, match="long_unroll"):
         mnist.get_config("longer")

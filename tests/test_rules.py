@@ -292,6 +292,33 @@ def test_rms_head_starts_at_zero_and_scales_with_each_tensor():
     np.testing.assert_allclose(updates[0].numpy(), head[:36].reshape(2, 6, 3) * rms[:, None, None])
 
 
+@pytest.mark.parametrize("normalize", ["none", "tensor_rms"])
+def test_rms_input_appends_the_gradient_over_its_tensors_rms(normalize):
+    """rule.rms_input: the first layer gets one more input, g / rms(G) per task; the rule's
+    first step equals a numpy LSTM fed the preprocessed features and that column."""
+    rng = np.random.default_rng(6)
+    gs = [rng.normal(size=(2, 4)) * 1e-3, rng.normal(size=(2, 3))]
+    rule = CoordinatewiseLSTM(
+        hidden_size=3, num_layers=1, normalize=normalize, rms_input=True, dtype=tf.float64
+    )
+    assert rule.kernels[0].shape == (2 + 1 + 3, 12)
+    params = [tf.zeros(g.shape, tf.float64) for g in gs]
+    updates, _ = rule.step([tf.constant(g) for g in gs], rule.init(params), params)
+    scaled = [g / np.sqrt(np.mean(g**2, axis=1, keepdims=True)) for g in gs]
+    seen = scaled if normalize == "tensor_rms" else gs
+    feats = log_sign(tf.constant(np.concatenate([g.ravel() for g in seen])), 10.0).numpy()
+    x = np.concatenate([feats, np.concatenate([g.ravel() for g in scaled])[:, None]], 1)
+    z = np.concatenate([x, np.zeros((14, 3))], 1) @ rule.kernels[0].numpy() + rule.biases[0].numpy()
+    i, _, gg, o = np.split(z, 4, axis=1)
+    sig = lambda v: 1 / (1 + np.exp(-v))
+    h = sig(o) * np.tanh(sig(i) * np.tanh(gg))
+    expected = 0.1 * (h @ rule.out_kernel.numpy() + rule.out_bias.numpy())[:, 0]
+    got = np.concatenate([u.numpy().ravel() for u in updates])
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    with pytest.raises(UserError, match="rule.rms_input"):
+        CoordinatewiseLSTM(rms_input=1)
+
+
 def test_lstm_rejects_bad_rms_output_scale():
     for bad in (-1.0, True, float("nan")):
         with pytest.raises(UserError, match="rule.rms_output_scale"):
