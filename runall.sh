@@ -5,6 +5,8 @@
 #   ./runall.sh            the full experiments (the paper's settings; long)
 #   ./runall.sh --quick    each config's quick variant into runs/quick/ and results/quick/
 #   ./runall.sh --quick quadratic     only the named configs
+#   ./runall.sh --mnist=long_unroll_rms_eqhead_lin mnist
+#                          MNIST from a variant of configs/mnist.py (README, MNIST)
 #
 # Runs resume: an interrupted batch picks up where each run stopped. The few-shot configs
 # (configs/*_fewshot.py) read Fashion-MNIST from Debian's dataset-fashion-mnist package, or
@@ -17,14 +19,23 @@ runs_dir="runs"
 results_dir="results"
 gen_steps=200  # the paper's figure 5: twice the training horizon
 names=()
+mnist_variant=""
 for arg in "$@"; do
   case "$arg" in
     --quick) variant=":quick"; runs_dir="runs/quick"; results_dir="results/quick"; gen_steps=40 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-    -*) echo "error: unknown option $arg (valid: --quick)" >&2; exit 2 ;;
+    --mnist=*) mnist_variant="${arg#--mnist=}" ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -*) echo "error: unknown option $arg (valid: --quick, --mnist=VARIANT)" >&2; exit 2 ;;
     *) names+=("$arg") ;;
   esac
 done
+if [ -n "$mnist_variant" ] && [ -n "$variant" ]; then
+  echo "error: --mnist=VARIANT and --quick exclude each other" >&2; exit 2
+fi
+if [ -n "$mnist_variant" ] && ! python -c "import sys; sys.path.insert(0, 'configs'); import mnist; \
+    sys.exit(sys.argv[1] not in mnist.VARIANTS[2:])" "$mnist_variant"; then
+  echo "error: --mnist=$mnist_variant is not a variant of configs/mnist.py" >&2; exit 2
+fi
 if [ ${#names[@]} -eq 0 ]; then
   for f in configs/*.py; do
     name=$(basename "$f" .py)
@@ -37,7 +48,9 @@ for name in "${names[@]}"; do
   [ -f "configs/$name.py" ] || { echo "error: no config configs/$name.py" >&2; exit 2; }
   workdir="$runs_dir/$name"
   echo "=== $name: training into $workdir"
-  python train_optimizer.py --config="configs/$name.py$variant" --workdir="$workdir"
+  config="configs/$name.py$variant"
+  [ "$name" = mnist ] && [ -n "$mnist_variant" ] && config="configs/mnist.py:$mnist_variant"
+  python train_optimizer.py --config="$config" --workdir="$workdir"
   echo "=== $name: evaluating"
   python evaluate.py --workdir="$workdir"
   if [ "$name" = mnist ]; then
