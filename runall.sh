@@ -5,8 +5,9 @@
 #   ./runall.sh            the full experiments (the paper's settings; long)
 #   ./runall.sh --quick    each config's quick variant into runs/quick/ and results/quick/
 #   ./runall.sh --quick quadratic     only the named configs
-#   ./runall.sh --mnist=long_unroll_rms_eqhead_lin mnist
-#                          MNIST from a variant of configs/mnist.py (README, MNIST)
+#   ./runall.sh --mnist=long_unroll_rms_eqhead_lin
+#                          MNIST alone, from a variant of configs/mnist.py (README, MNIST),
+#                          into runs/mnist_VARIANT/mnist and results/mnist_VARIANT/
 #
 # Runs resume: an interrupted batch picks up where each run stopped. The few-shot configs
 # (configs/*_fewshot.py) read Fashion-MNIST from Debian's dataset-fashion-mnist package, or
@@ -19,22 +20,29 @@ runs_dir="runs"
 results_dir="results"
 gen_steps=200  # the paper's figure 5: twice the training horizon
 names=()
-mnist_variant=""
 for arg in "$@"; do
   case "$arg" in
     --quick) variant=":quick"; runs_dir="runs/quick"; results_dir="results/quick"; gen_steps=40 ;;
     --mnist=*) mnist_variant="${arg#--mnist=}" ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     -*) echo "error: unknown option $arg (valid: --quick, --mnist=VARIANT)" >&2; exit 2 ;;
     *) names+=("$arg") ;;
   esac
 done
-if [ -n "$mnist_variant" ] && [ -n "$variant" ]; then
-  echo "error: --mnist=VARIANT and --quick exclude each other" >&2; exit 2
-fi
-if [ -n "$mnist_variant" ] && ! python -c "import sys; sys.path.insert(0, 'configs'); import mnist; \
-    sys.exit(sys.argv[1] not in mnist.VARIANTS[2:])" "$mnist_variant"; then
-  echo "error: --mnist=$mnist_variant is not a variant of configs/mnist.py" >&2; exit 2
+if [ -n "${mnist_variant+set}" ]; then
+  if [ -n "$variant" ]; then
+    echo "error: --mnist=VARIANT and --quick exclude each other" >&2; exit 2
+  fi
+  if ! python -c "import sys; sys.path.insert(0, 'configs'); import mnist; \
+      sys.exit(sys.argv[1] not in mnist.VARIANTS[2:])" "$mnist_variant"; then
+    echo "error: --mnist=$mnist_variant is not a variant of configs/mnist.py" >&2; exit 2
+  fi
+  if [ ${#names[@]} -gt 0 ] && [[ ! " ${names[*]} " =~ " mnist " ]]; then
+    echo "error: --mnist=$mnist_variant needs mnist among the named configs" >&2; exit 2
+  fi
+  # Its own runs and results folders: the paper setting's runs/mnist and results/ stay as they are.
+  runs_dir="runs/mnist_$mnist_variant"; results_dir="results/mnist_$mnist_variant"
+  names=(mnist)
 fi
 if [ ${#names[@]} -eq 0 ]; then
   for f in configs/*.py; do
@@ -49,7 +57,7 @@ for name in "${names[@]}"; do
   workdir="$runs_dir/$name"
   echo "=== $name: training into $workdir"
   config="configs/$name.py$variant"
-  [ "$name" = mnist ] && [ -n "$mnist_variant" ] && config="configs/mnist.py:$mnist_variant"
+  [ "$name" = mnist ] && [ -n "${mnist_variant:-}" ] && config="configs/mnist.py:$mnist_variant"
   python train_optimizer.py --config="$config" --workdir="$workdir"
   echo "=== $name: evaluating"
   python evaluate.py --workdir="$workdir"

@@ -320,7 +320,7 @@ def test_rms_input_appends_the_gradient_over_its_tensors_rms(normalize):
 
 
 def test_lstm_rejects_bad_rms_output_scale():
-    for bad in (-1.0, True, float("nan")):
+    for bad in (-1.0, True, float("nan"), float("inf")):
         with pytest.raises(UserError, match="rule.rms_output_scale"):
             CoordinatewiseLSTM(rms_output_scale=bad)
 

@@ -120,6 +120,11 @@ def test_config_saved_before_a_field_was_added_reads_as_its_old_value():
     new["rule"]["normalize"] = "tensor_rms"
     assert config_lib.changed_fields(old, new) == ["rule.normalize"]
     assert config_lib.changed_fields({"seed": 0}, {"seed": 0}) == []
+    # The gradient-scaled head and input: absent reads as off (the paper's rule).
+    head = {"rule": {**old["rule"], "rms_output_scale": 0.0, "rms_input": False}, "seed": 0}
+    assert config_lib.changed_fields(old, head) == []
+    head["rule"].update(rms_output_scale=1.0, rms_input=True)
+    assert config_lib.changed_fields(old, head) == ["rule.rms_input", "rule.rms_output_scale"]
     mgrl_old = {"meta": {"learner": "mgrl"}}
     mgrl_new = {"meta": {"learner": "mgrl", "condition_on": "reference", "beta1": 0.9}}
     assert config_lib.changed_fields(mgrl_old, mgrl_new) == []

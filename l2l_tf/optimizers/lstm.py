@@ -70,8 +70,9 @@ def tensor_rms(g: tf.Tensor) -> tf.Tensor:
 
 def rms_of_tensor(g: tf.Tensor) -> tf.Tensor:
     """The root mean square of each task's tensor g (same leading-members-axis contract as
-    `tensor_rms`), shaped to broadcast against g."""
-    return tf.sqrt(_mean_square(g))
+    `tensor_rms`), shaped to broadcast against g. The dtype's smallest normal under the root
+    keeps its derivative finite for an all-zero tensor (with meta.second_derivatives)."""
+    return tf.sqrt(_mean_square(g) + np.finfo(g.dtype.as_numpy_dtype).tiny)
 
 
 #: rule.normalize -> what is applied to each gradient tensor before the preprocessing.
@@ -122,7 +123,7 @@ class CoordinatewiseLSTM(UpdateRule):
             raise UserError(
                 f"rule.normalize must be one of {list(NORMALIZATIONS)}, got {normalize!r}"
             )
-        if isinstance(rms_output_scale, bool) or not rms_output_scale >= 0:
+        if isinstance(rms_output_scale, bool) or not 0 <= rms_output_scale < math.inf:
             raise UserError(
                 f"rule.rms_output_scale must be 0 (off) or positive, got {rms_output_scale!r}"
             )
