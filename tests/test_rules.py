@@ -194,6 +194,14 @@ def test_lstm_is_coordinatewise_with_shared_weights():
         np.testing.assert_allclose(alone[0].numpy(), together[0].numpy()[k : k + 1], rtol=1e-5)
 
 
+def _numpy_lstm_layer(x, h, c, kernel, bias):
+    """One LSTM layer in numpy (gate order i, f, g, o): the reference for the rule's step."""
+    sig = lambda v: 1 / (1 + np.exp(-v))
+    i, f, gg, o = np.split(np.concatenate([x, h], 1) @ kernel + bias, 4, axis=1)
+    c = sig(f) * c + sig(i) * np.tanh(gg)
+    return sig(o) * np.tanh(c), c
+
+
 def test_lstm_matches_numpy_reference():
     rule = CoordinatewiseLSTM(
         hidden_size=3, num_layers=2, preprocess="none", output_scale=0.5, dtype=tf.float64
@@ -203,19 +211,14 @@ def test_lstm_matches_numpy_reference():
     rng = np.random.default_rng(1)
     h = [np.zeros((4, 3)) for _ in range(2)]
     c = [np.zeros((4, 3)) for _ in range(2)]
-    sig = lambda x: 1 / (1 + np.exp(-x))
     for _ in range(3):
         g = rng.normal(size=4)
         updates, state = rule.step([tf.constant(g)], state, params)
         x = g[:, None]
         for layer in range(2):
-            z = (
-                np.concatenate([x, h[layer]], 1) @ rule.kernels[layer].numpy()
-                + rule.biases[layer].numpy()
+            h[layer], c[layer] = _numpy_lstm_layer(
+                x, h[layer], c[layer], rule.kernels[layer].numpy(), rule.biases[layer].numpy()
             )
-            i, f, gg, o = np.split(z, 4, axis=1)
-            c[layer] = sig(f) * c[layer] + sig(i) * np.tanh(gg)
-            h[layer] = sig(o) * np.tanh(c[layer])
             x = h[layer]
         expected = 0.5 * (x @ rule.out_kernel.numpy() + rule.out_bias.numpy())[:, 0]
         np.testing.assert_allclose(updates[0].numpy(), expected, rtol=1e-10)
@@ -308,10 +311,8 @@ def test_rms_input_appends_the_gradient_over_its_tensors_rms(normalize):
     seen = scaled if normalize == "tensor_rms" else gs
     feats = log_sign(tf.constant(np.concatenate([g.ravel() for g in seen])), 10.0).numpy()
     x = np.concatenate([feats, np.concatenate([g.ravel() for g in scaled])[:, None]], 1)
-    z = np.concatenate([x, np.zeros((14, 3))], 1) @ rule.kernels[0].numpy() + rule.biases[0].numpy()
-    i, _, gg, o = np.split(z, 4, axis=1)
-    sig = lambda v: 1 / (1 + np.exp(-v))
-    h = sig(o) * np.tanh(sig(i) * np.tanh(gg))
+    zeros = np.zeros((14, 3))
+    h, _ = _numpy_lstm_layer(x, zeros, zeros, rule.kernels[0].numpy(), rule.biases[0].numpy())
     expected = 0.1 * (h @ rule.out_kernel.numpy() + rule.out_bias.numpy())[:, 0]
     got = np.concatenate([u.numpy().ravel() for u in updates])
     np.testing.assert_allclose(got, expected, rtol=1e-10)
