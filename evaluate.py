@@ -71,7 +71,7 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # TensorFlow's saver logs at INFO
     from l2l_tf.errors import UserError
-    from l2l_tf.runners import runner_for
+    from l2l_tf.experiments import experiment_for
 
     def go():
         if _CONFIG.value is None:
@@ -82,7 +82,7 @@ def main(argv):
                 "(override fields with --config.FIELD=VALUE)"
             )
         apply_threads(_CONFIG.value)
-        runner_for(_CONFIG.value).evaluate(  # by config.meta.learner
+        experiment_for(_CONFIG.value).evaluate(  # by config.meta.learner
             _CONFIG.value,
             workdir=_WORKDIR.value,
             output_dir=_OUTPUT_DIR.value or _default_output_dir(),

@@ -20,8 +20,8 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", "results", "Where the figures an
 
 def main(argv):
     del argv
-    from l2l_tf import plotting
     from l2l_tf.errors import UserError
+    from l2l_tf.reporting import figures as plotting
 
     def go():
         written = plotting.make_figures(_RUNS_DIR.value, _OUTPUT_DIR.value)

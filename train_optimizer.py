@@ -30,11 +30,11 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # TensorFlow's saver logs at INFO
-    from l2l_tf.runners import runner_for
+    from l2l_tf.experiments import experiment_for
 
     def go():
         apply_threads(_CONFIG.value)
-        train = runner_for(_CONFIG.value).train  # by config.meta.learner
+        train = experiment_for(_CONFIG.value).train  # by config.meta.learner
         summary = train(_CONFIG.value, _WORKDIR.value, overwrite=_OVERWRITE.value)
 
         if "exit_status" in summary:  # stopped by a signal: tell scripts it did not finish

@@ -6,7 +6,7 @@
 Each replica count runs in its own process (logical devices must be configured before
 TensorFlow starts): 1 replica is `distribute=none`; 2 replicas is `distribute=mirrored` over two
 logical CPU devices (or all GPUs, on a machine with two or more). Each process meta-trains with
-`training.train` for 2 x --unrolls meta-iterations; the figure is the trainer's own
+`l2l_training.train` for 2 x --unrolls meta-iterations; the figure is the trainer's own
 `unrolls_per_s` over the second half, so tracing and validation are left out. Meta-parameters
 follow the same trajectory in both runs, so unrolls per second compare like with like.
 """
@@ -35,7 +35,7 @@ def measure(config_arg: str, replicas: int, unrolls: int) -> dict:
         )
     import importlib.util
 
-    from l2l_tf import training
+    from l2l_tf.experiments.l2l import training as l2l_training
 
     path, _, variant = config_arg.partition(":")
     spec = importlib.util.spec_from_file_location("bench_config", ROOT / path)
@@ -48,7 +48,7 @@ def measure(config_arg: str, replicas: int, unrolls: int) -> dict:
     config.train.eval_every = config.train.checkpoint_every = 2 * unrolls
     config.train.num_val_tasks = 8
     with tempfile.TemporaryDirectory() as workdir:
-        training.train(config, workdir, log=lambda line: None)
+        l2l_training.train(config, workdir, log=lambda line: None)
         records = [json.loads(line) for line in (Path(workdir) / "metrics.jsonl").open()]
     rate = [r["unrolls_per_s"] for r in records if "unrolls_per_s" in r][-1]
     return {

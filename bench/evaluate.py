@@ -25,8 +25,10 @@ from absl import app, flags  # noqa: E402
 from common import bench_line, peak_rss_mb  # noqa: E402
 
 from configs import quadratic  # noqa: E402
-from l2l_tf import evaluation, training  # noqa: E402
+from l2l_tf import evaluation  # noqa: E402
+from l2l_tf.experiments.l2l import training as l2l_training  # noqa: E402
 from l2l_tf.problems import make_task_family  # noqa: E402
+from l2l_tf.run import workdir as workdir_lib  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Trained quadratic work directory (optional).")
 _NUM_TASKS = flags.DEFINE_integer("num_tasks", 1000, "Test tasks.")
@@ -40,9 +42,9 @@ def main(argv):
     start = time.perf_counter()
 
     family = make_task_family(config.problem, config.get("data"))
-    rule = training.build_learned_rule(config)
+    rule = l2l_training.build_learned_rule(config)
     if _WORKDIR.value:
-        training.restore_best(rule, _WORKDIR.value)
+        workdir_lib.restore_best(rule, _WORKDIR.value)
     results = evaluation.evaluate_rules(
         family,
         config,

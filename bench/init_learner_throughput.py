@@ -32,7 +32,7 @@ _INTRA_OP = flags.DEFINE_integer(
 def measure(learner_name: str, jit: bool, iterations: int) -> float:
     import importlib
 
-    from l2l_tf import init_training
+    from l2l_tf.experiments.init import training as init_training
     from l2l_tf.meta import MetaOptimizer
     from l2l_tf.optimizers import make_rule
 

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from configs.mgrl_cartpole import get_config  # noqa: E402
-from l2l_tf.rl_training import build_learner  # noqa: E402
+from l2l_tf.experiments.mgrl.training import build_learner  # noqa: E402
 
 
 def main(seeds):

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from l2l_tf.rl_training import final_return  # noqa: E402
+from l2l_tf.experiments.mgrl.training import final_return  # noqa: E402
 
 
 def _sem(values):

@@ -51,10 +51,11 @@ def main(argv):
         import numpy as np
         import tensorflow as tf
 
-        from l2l_tf import training
         from l2l_tf.config import added_field
+        from l2l_tf.experiments.l2l import training as l2l_training
         from l2l_tf.optimizers.lstm import NORMALIZATIONS
         from l2l_tf.problems.mnist import MNIST
+        from l2l_tf.run import workdir as workdir_lib
         from l2l_tf.unroll import optimizee_step
 
         tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -63,8 +64,8 @@ def main(argv):
         p = config.rule.preprocess_p if config else _P.value
         rule = None
         if config:
-            rule = training.build_learned_rule(config)
-            info = training.restore_best(rule, _WORKDIR.value)
+            rule = l2l_training.build_learned_rule(config)
+            info = workdir_lib.restore_best(rule, _WORKDIR.value)
             print(f"rule: {_WORKDIR.value}/best (meta-iteration {info['iteration']})")
         data = dict(config.data.items()) if config else {"download": False}
         init_seed, batch_seed = tf.constant([1, 2], tf.int64), tf.constant([3, 4], tf.int64)

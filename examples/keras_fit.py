@@ -68,14 +68,14 @@ def trained_workdir(workdir: str | None, train_dir: str) -> str:
     if (Path(train_dir) / "best" / "info.json").is_file():
         return train_dir
     from configs import quadratic
-    from l2l_tf import training
+    from l2l_tf.experiments.l2l import training as l2l_training
 
     config = quadratic.get_config("quick")
     # The log/sign features make the rule see gradients of any scale alike, which is what
     # lets a rule trained on quadratics run on a network's much smaller gradients.
     config.rule.preprocess = "log_sign"
     print(f"no --workdir: meta-training a quick quadratic run in {train_dir}")
-    training.train(config, train_dir, log=lambda line: print("  " + line))
+    l2l_training.train(config, train_dir, log=lambda line: print("  " + line))
     return train_dir
 
 

@@ -27,7 +27,8 @@ SAFE_TO_CHANGE = (
 )
 
 
-def _get(config, dotted):
+def field(config, dotted):
+    """The value of config field `dotted` ("meta.learning_rate"); UserError if it is absent."""
     node = config
     for part in dotted.split("."):
         if part not in node:
@@ -36,15 +37,17 @@ def _get(config, dotted):
     return node
 
 
-def _positive_int(config, dotted):
-    value = _get(config, dotted)
+def positive_int(config, dotted):
+    """Field `dotted`, checked to be a positive integer."""
+    value = field(config, dotted)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise UserError(f"{dotted} must be a positive integer, got {value!r}")
     return value
 
 
-def _positive(config, dotted, allow_zero=False):
-    value = _get(config, dotted)
+def positive(config, dotted, allow_zero=False):
+    """Field `dotted`, checked to be a finite positive (or, with allow_zero, >= 0) number."""
+    value = field(config, dotted)
     ok = (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
@@ -57,69 +60,19 @@ def _positive(config, dotted, allow_zero=False):
     return value
 
 
-def validate(config: ml_collections.ConfigDict) -> None:
-    """Validates a config with the checks of its runner (see `l2l_tf.runners`).
-
-    Raises:
-      UserError: naming the first invalid field.
-    """
-    from l2l_tf.runners import runner_for
-
-    runner_for(config).validate(config)
-
-
-def validate_l2l(config: ml_collections.ConfigDict) -> None:
-    """Checks a learned-optimizer config; families and rules check their own in constructors.
-
-    Raises:
-      UserError: naming the first invalid field.
-    """
-    from l2l_tf.optimizers import BASELINES, UPDATE_RULES
-
-    if not isinstance(config.get("seed"), int) or isinstance(config.get("seed"), bool):
-        raise UserError(f"seed must be an integer, got {config.get('seed')!r}")
-    for section in ("problem", "rule", "meta", "train", "eval"):
+def check_seed_and_sections(config, sections) -> None:
+    """The start of every experiment's validator: an integer seed and the named sections."""
+    seed = config.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise UserError(f"seed must be an integer, got {seed!r}")
+    for section in sections:
         if section not in config:
             raise UserError(f"config has no section {section!r}")
-    num_steps = _positive_int(config, "meta.num_steps")
-    unroll = _positive_int(config, "meta.unroll_length")
-    if num_steps % unroll:
-        raise UserError(f"meta.unroll_length ({unroll}) must divide meta.num_steps ({num_steps})")
-    for field in ("second_derivatives", "jit_compile", "static_unroll", "recompute"):
-        value = config.meta.get(field, False)
-        if not isinstance(value, bool):
-            raise UserError(f"meta.{field} must be True or False, got {value!r}")
-    _positive(config, "meta.learning_rate")
-    from l2l_tf.meta.l2l import check_loss_transform
-    from l2l_tf.meta.optimizer import check_lr_schedule
-
-    check_loss_transform(config.meta.get("loss_transform", "none"))
-    check_lr_schedule(
-        config.meta.get("lr_schedule", "constant"), config.meta.get("final_lr_fraction", 1.0)
-    )
-    _positive(config, "meta.clip_grad_norm", allow_zero=True)
-
-    if config.meta.optimizer not in UPDATE_RULES or UPDATE_RULES[config.meta.optimizer].learned:
-        raise UserError(
-            f"meta.optimizer must be one of {list(BASELINES)}, got {config.meta.optimizer!r}"
-        )
-    validate_train_section(config)
-    last = config.train.get("val_last_steps", 1)
-    if isinstance(last, bool) or not isinstance(last, int) or not 1 <= last <= num_steps + 1:
-        raise UserError(
-            f"train.val_last_steps must be an integer in [1, meta.num_steps + 1], got {last!r}"
-        )
-    for field in ("num_tasks", "num_steps", "num_tuning_tasks"):
-        _positive_int(config, f"eval.{field}")
-    validate_lr_grid(config)
-    unknown = [b for b in config.eval.baselines if b not in BASELINES]
-    if unknown:
-        raise UserError(f"eval.baselines: unknown {unknown}; valid: {list(BASELINES)}")
 
 
 def validate_train_section(config) -> None:
     """The `train.` fields every checkpointing, validating training loop has: positive ints."""
-    for field in (
+    for name in (
         "num_meta_iterations",
         "log_every",
         "checkpoint_every",
@@ -128,7 +81,7 @@ def validate_train_section(config) -> None:
         "keep_checkpoints",
         "max_consecutive_skips",
     ):
-        _positive_int(config, f"train.{field}")
+        positive_int(config, f"train.{name}")
 
 
 def validate_lr_grid(config) -> None:
@@ -186,6 +139,17 @@ def flatten(config) -> dict:
 #: older computation (the value the code assumes when a config lacks the field): where one config
 #: has the field and the other does not, the other reads as having this value.
 ADDED_FIELDS = {
+    "distribute": "none",
+    "meta.static_unroll": False,
+    "meta.recompute": False,
+    "meta.loss_transform": "none",
+    "meta.lr_schedule": "constant",
+    "meta.final_lr_fraction": 1.0,
+    "meta.jit_compile": False,
+    "meta.second_derivatives": False,
+    "meta.objective": "policy_gradient",
+    "train.val_last_steps": 1,
+    "eval.fixed_grid": True,
     "rule.beta1": 0.95,
     "rule.beta2": 0.95,
     "rule.normalize": "none",
@@ -202,8 +166,10 @@ ADDED_FIELDS = {
 def added_field(config, dotted: str):
     """`config`'s value of the ADDED_FIELDS field `dotted`, or its older computation's value
     when the config (e.g. a work directory saved before the field existed) lacks it."""
-    section, field = dotted.split(".")
-    return config[section].get(field, ADDED_FIELDS[dotted])
+    if "." not in dotted:
+        return config.get(dotted, ADDED_FIELDS[dotted])
+    section, name = dotted.split(".")
+    return config[section].get(name, ADDED_FIELDS[dotted])
 
 
 def changed_fields(old, new) -> list[str]:

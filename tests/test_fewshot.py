@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from l2l_tf import config as config_lib
-from l2l_tf import fewshot_data, init_evaluation, init_training
+from l2l_tf import experiments
+from l2l_tf.data import fewshot as fewshot_data
 from l2l_tf.errors import UserError
+from l2l_tf.experiments.init import evaluation as init_evaluation
+from l2l_tf.experiments.init import training as init_training
 from l2l_tf.problems import make_task_family
 from l2l_tf.problems.fewshot import BN_EPSILON, FewShot
 from tests.mnist_files import write_idx_dir
@@ -428,7 +430,7 @@ def test_fewshot_configs_validate(learner):
     module = importlib.import_module(f"configs.{learner}_fewshot")
     for variant in ("", "quick"):
         config = module.get_config(variant)
-        config_lib.validate(config)
+        experiments.validate(config)
         assert config.meta.learner == learner and config.problem.name == "fewshot"
 
 
@@ -494,7 +496,7 @@ def test_make_task_family_passes_the_split(tmp_path):
 
 def test_fewshot_figure_combines_the_learners_runs(tmp_path):
     from l2l_tf import io as l2l_io
-    from l2l_tf import plotting
+    from l2l_tf.reporting import figures as plotting
 
     def curve(v):
         return {"per_step_mean": [0.2, v], "per_step_ci95": [0.01, 0.02], "diverged": 0}

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from l2l_tf import config as config_lib
-from l2l_tf import init_evaluation, init_training
+from l2l_tf import experiments
 from l2l_tf.errors import UserError
+from l2l_tf.experiments.init import evaluation as init_evaluation
+from l2l_tf.experiments.init import training as init_training
 from l2l_tf.meta import MetaOptimizer
 from l2l_tf.optimizers import make_rule
 from tests.conftest import ROOT
@@ -60,7 +61,7 @@ def test_quick_configs_validate(learner):
     module = importlib.import_module(f"configs.{learner}_sinusoid")
     for variant in ("", "quick"):
         config = module.get_config(variant)
-        config_lib.validate(config)  # dispatches on meta.learner
+        experiments.validate(config)  # dispatches on meta.learner
         assert config.meta.learner == learner
 
 
@@ -193,21 +194,21 @@ def test_bad_fields_raise_user_errors(field, value, match):
     section, name = field.split(".")
     config[section][name] = value
     with pytest.raises(UserError, match=match):
-        config_lib.validate(config)
+        experiments.validate(config)
 
 
 def test_imaml_needs_its_fields():
     config = tiny_config("imaml")
     config.meta.lam = 0.0
     with pytest.raises(UserError, match="meta.lam"):
-        config_lib.validate(config)
+        experiments.validate(config)
 
 
 def test_imaml_inner_rate_times_lambda_must_keep_proximal_sgd_stable():
     config = tiny_config("imaml")
     config.meta.lam, config.meta.inner_learning_rate = 1000.0, 0.01  # the old setting: 10
     with pytest.raises(UserError, match="meta.lam"):
-        config_lib.validate(config)
+        experiments.validate(config)
 
 
 def test_the_imaml_configs_inner_loop_stays_finite_for_the_evaluated_steps():

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 from conftest import tiny_quadratic_config
 
-from l2l_tf import training
 from l2l_tf.errors import UserError
+from l2l_tf.experiments.l2l import training as l2l_training
 from l2l_tf.keras import LearnedOptimizer
 from l2l_tf.optimizers import CoordinatewiseLSTM
 from l2l_tf.optimizers.lstm import flatten, unflatten
@@ -149,7 +149,7 @@ def trained_workdir(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("keras_rule")
     c = tiny_quadratic_config()
     c.rule.preprocess = "log_sign"
-    training.train(c, workdir, log=lambda line: None)
+    l2l_training.train(c, workdir, log=lambda line: None)
     return workdir
 
 
@@ -241,7 +241,7 @@ def test_bad_sources_are_user_errors(trained_workdir, tmp_path):
 
 def test_fit_on_the_mnist_mlp_lowers_loss(trained_workdir):
     """The paper's MNIST MLP (784-20-10, sigmoid) on real digits, offline, with model.fit."""
-    from l2l_tf.data import load_mnist
+    from l2l_tf.data.mnist import load_mnist
 
     data = load_mnist(download=False, log=lambda line: None)
     x = data.x_train[:512].reshape(512, 784).astype("float32") / 255.0

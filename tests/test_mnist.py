@@ -169,9 +169,10 @@ def test_an_integer_hidden_size_means_one_layer(npz):
 def test_mnist_config_variants_validate_and_long_unroll_changes_only_its_fields():
     from configs import mnist
     from l2l_tf import config as config_lib
+    from l2l_tf import experiments
 
     for variant in ("", "quick", "long_unroll", "long_unroll_rms"):
-        config_lib.validate(mnist.get_config(variant))
+        experiments.validate(mnist.get_config(variant))
     base = config_lib.flatten(mnist.get_config().to_dict())
     long = config_lib.flatten(mnist.get_config("long_unroll").to_dict())
     changed = {k for k in base if base[k] != long[k]}

@@ -2,7 +2,7 @@
 
 import json
 
-from l2l_tf import plotting
+from l2l_tf.reporting import figures as plotting
 
 
 def fake_results(problem, num_steps, final, test=False):

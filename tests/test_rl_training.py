@@ -5,9 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from l2l_tf import config as config_lib
-from l2l_tf import rl_training
+from l2l_tf import experiments
 from l2l_tf.errors import UserError
+from l2l_tf.experiments.mgrl import evaluation as mgrl_evaluation
+from l2l_tf.experiments.mgrl import training as rl_training
 from tests.test_cli import error_line, run
 
 
@@ -63,7 +64,7 @@ def test_train_writes_files_and_resumes_exactly(tmp_path):
 
 
 def evaluate_and_check(config, tmp_path):
-    results = rl_training.evaluate(config, workdir=tmp_path, log=quiet)
+    results = mgrl_evaluation.evaluate(config, workdir=tmp_path, log=quiet)
     on_disk = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert set(on_disk["runs"]) == {"meta-learned", "gamma=0.5 lambda=0.8", "gamma=0.9 lambda=0.8"}
     assert on_disk["seeds"] == [1000, 1001] and on_disk["env_steps_per_run"] == 30
@@ -89,7 +90,7 @@ def test_evaluate_without_the_fixed_grid_runs_the_meta_learned_agent_alone(tmp_p
     config = tiny_mgrl_config()
     config.eval.fixed_grid = False
     config.meta.objective = "a2c"
-    results = rl_training.evaluate(config, output_dir=tmp_path, seed=2000, log=quiet)
+    results = mgrl_evaluation.evaluate(config, output_dir=tmp_path, seed=2000, log=quiet)
     assert list(results["runs"]) == ["meta-learned"] and results["best_fixed"] is None
     assert results["seeds"] == [2000, 2001]
     assert (tmp_path / "returns.png").read_bytes()[:4] == b"\x89PNG"
@@ -176,10 +177,10 @@ def test_embedding_input_reaches_the_agent_and_reset_moves_its_origin():
 
 def test_validate_dispatches_on_the_learner():
     config = tiny_mgrl_config()
-    config_lib.validate(config)  # no l2l sections (rule, meta.unroll_length) needed
+    experiments.validate(config)  # no l2l sections (rule, meta.unroll_length) needed
     config.meta.learning_rate = -1.0
     with pytest.raises(UserError, match="meta.learning_rate"):
-        config_lib.validate(config)
+        experiments.validate(config)
 
 
 TINY_CLI = [
@@ -278,7 +279,7 @@ def test_tuning_driver_scores_equal_evaluate(tmp_path):
     config.eval.fixed_grid = False
     config.eval.num_seeds = 2
     config.eval.num_meta_iterations = 20
-    results = rl_training.evaluate(config, output_dir=tmp_path, seed=2000, log=quiet)
+    results = mgrl_evaluation.evaluate(config, output_dir=tmp_path, seed=2000, log=quiet)
     expected = results["runs"]["meta-learned"]["final_return"]["per_seed"]
     assert np.all(np.isfinite(scores)) and scores[0] != scores[1]
     np.testing.assert_allclose(scores, expected)
@@ -296,7 +297,7 @@ def test_seed_table_scores_subsets_as_evaluate_does(tmp_path):
     spec.loader.exec_module(table)
     config = tiny_mgrl_config()
     config.eval.num_seeds = 3
-    rl_training.evaluate(config, output_dir=tmp_path, seed=1000, log=quiet)
+    mgrl_evaluation.evaluate(config, output_dir=tmp_path, seed=1000, log=quiet)
     results = json.loads((tmp_path / "results.json").read_text())
     for name, setting in results["runs"].items():
         per_seed = setting["final_return"]["per_seed"]

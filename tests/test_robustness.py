@@ -14,9 +14,10 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from l2l_tf import config as config_lib
-from l2l_tf import training
+from l2l_tf import experiments
 from l2l_tf.errors import UserError
+from l2l_tf.experiments.l2l import training as l2l_training
+from l2l_tf.run import workdir as workdir_lib
 from tests.conftest import ROOT, tiny_quadratic_config
 
 
@@ -25,9 +26,9 @@ def quiet(*args, **kwargs):
 
 
 def final_rule_values(workdir, config):
-    rule = training.build_learned_rule(config)
+    rule = l2l_training.build_learned_rule(config)
     ckpt = tf.train.Checkpoint(rule=rule)
-    ckpt.restore(training.checkpoint_paths(workdir / "ckpt")[0]).expect_partial()
+    ckpt.restore(workdir_lib.checkpoint_paths(workdir / "ckpt")[0]).expect_partial()
     return [v.numpy() for v in rule.trainable_variables]
 
 
@@ -130,60 +131,60 @@ def test_sigterm_checkpoints_and_says_how_to_resume(tmp_path):
     assert "Traceback" not in err
     assert "stopped by SIGTERM" in out and "Run the same command again to resume" in out
     stopped_at = int(out.split("stopped by SIGTERM at meta-iteration ")[1].split(";")[0])
-    assert training.checkpoint_paths(tmp_path / "ckpt")[0].endswith(f"ckpt-{stopped_at}")
+    assert workdir_lib.checkpoint_paths(tmp_path / "ckpt")[0].endswith(f"ckpt-{stopped_at}")
 
 
 def test_corrupt_newest_checkpoint_falls_back_to_previous(tmp_path, tiny_config):
     straight = tmp_path / "straight"
     longer = tiny_config.copy_and_resolve_references()
     longer.train.num_meta_iterations = 12
-    training.train(longer, straight, log=quiet)
+    l2l_training.train(longer, straight, log=quiet)
 
     run = tmp_path / "run"
-    training.train(tiny_config, run, log=quiet)  # checkpoints at 4 and 8
-    newest = training.checkpoint_paths(run / "ckpt")[0]
+    l2l_training.train(tiny_config, run, log=quiet)  # checkpoints at 4 and 8
+    newest = workdir_lib.checkpoint_paths(run / "ckpt")[0]
     assert newest.endswith("ckpt-8")
     data = next((run / "ckpt").glob("ckpt-8.data-*"))
     data.write_bytes(data.read_bytes()[:10])  # cut short, as by a kill mid-write
     lines = []
-    training.train(longer, run, log=lines.append)
+    l2l_training.train(longer, run, log=lines.append)
     assert any("ckpt-8 is unreadable" in line for line in lines)
     assert any("resuming from" in line and "ckpt-4" in line for line in lines)
     assert_same_rule(final_rule_values(straight, longer), final_rule_values(run, longer))
 
 
 def test_unreadable_checkpoint_state_file_is_rebuilt(tmp_path, tiny_config):
-    training.train(tiny_config, tmp_path, log=quiet)
+    l2l_training.train(tiny_config, tmp_path, log=quiet)
     (tmp_path / "ckpt" / "checkpoint").write_text("garbage {{{")
     longer = tiny_config.copy_and_resolve_references()
     longer.train.num_meta_iterations = 10
     lines = []
-    summary = training.train(longer, tmp_path, log=lines.append)
+    summary = l2l_training.train(longer, tmp_path, log=lines.append)
     assert summary["iterations"] == 10
     assert any("resuming" in line and "meta-iteration 8" in line for line in lines)
 
 
 def test_no_readable_checkpoint_is_a_clear_error(tmp_path, tiny_config):
-    training.train(tiny_config, tmp_path, log=quiet)
+    l2l_training.train(tiny_config, tmp_path, log=quiet)
     for data in (tmp_path / "ckpt").glob("ckpt-*.data-*"):
         data.write_bytes(b"")
     with pytest.raises(UserError, match="no readable checkpoint.*--overwrite"):
-        training.train(tiny_config, tmp_path, log=quiet)
+        l2l_training.train(tiny_config, tmp_path, log=quiet)
 
 
 def test_divergence_skips_updates_and_stops_naming_the_range(tmp_path, tiny_config):
     tiny_config.problem.init_scale = 1e30  # every loss overflows to inf
     tiny_config.train.max_consecutive_skips = 3
-    rule = training.build_learned_rule(tiny_config)
+    rule = l2l_training.build_learned_rule(tiny_config)
     initial = [v.numpy() for v in rule.trainable_variables]
     with pytest.raises(
         UserError,
         match=r"3 consecutive non-finite meta-updates.*"
         r"meta-iterations 1-3",
     ):
-        training.train(tiny_config, tmp_path, log=quiet)
+        l2l_training.train(tiny_config, tmp_path, log=quiet)
     # Nothing non-finite reached the meta-parameters: no checkpoint moved them either.
-    assert not training.checkpoint_paths(tmp_path / "ckpt")
+    assert not workdir_lib.checkpoint_paths(tmp_path / "ckpt")
     assert all(np.all(np.isfinite(v)) for v in initial)
 
 
@@ -224,7 +225,7 @@ def test_validate_accepts_or_names_the_field(field, value):
     d[section][name] = value
     c = ml_collections.ConfigDict(d)
     try:
-        config_lib.validate(c)
+        experiments.validate(c)
     except UserError as e:
         assert field in str(e)
     else:
@@ -272,12 +273,13 @@ def test_metrics_lines_are_whole_records(tmp_path):
 @pytest.mark.parametrize("loop", ["l2l", "maml", "mgrl"])
 def test_every_training_loop_reports_a_signal_with_its_name_and_exit_status(tmp_path, loop):
     """SIGINT during a run: each loop stops, checkpoints, and tells the main to exit 130."""
-    from l2l_tf import init_training, rl_training
+    from l2l_tf.experiments.init import training as init_training
+    from l2l_tf.experiments.mgrl import training as rl_training
     from tests.test_init_training import tiny_config
     from tests.test_rl_training import tiny_mgrl_config
 
     if loop == "l2l":
-        config, train = tiny_quadratic_config(), training.train
+        config, train = tiny_quadratic_config(), l2l_training.train
     elif loop == "maml":
         config, train = tiny_config("maml"), init_training.train
     else:

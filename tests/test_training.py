@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from l2l_tf import evaluation, training
+from l2l_tf import evaluation, experiments
 from l2l_tf.errors import UserError
+from l2l_tf.experiments.l2l import evaluation as l2l_evaluation
+from l2l_tf.experiments.l2l import training as l2l_training
 from l2l_tf.meta.optimizer import learning_rate_factor
+from l2l_tf.run import workdir as workdir_lib
 
 
 def quiet(*args, **kwargs):
@@ -19,7 +22,7 @@ def quiet(*args, **kwargs):
 
 
 def rule_values(workdir, config):
-    rule = training.build_learned_rule(config)
+    rule = l2l_training.build_learned_rule(config)
     import tensorflow as tf
 
     ckpt = tf.train.Checkpoint(rule=rule)
@@ -28,7 +31,7 @@ def rule_values(workdir, config):
 
 
 def test_train_writes_every_file(tmp_path, tiny_config):
-    summary = training.train(tiny_config, tmp_path, log=quiet)
+    summary = l2l_training.train(tiny_config, tmp_path, log=quiet)
     assert summary["iterations"] == 8
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["meta"]["unroll_length"] == 2
@@ -55,7 +58,7 @@ def test_resume_continues_exactly(tmp_path, tiny_config, schedule, preprocess):
     tiny_config.meta.lr_schedule = schedule
     tiny_config.meta.final_lr_fraction = 0.1
     straight = tmp_path / "straight"
-    training.train(tiny_config, straight, log=quiet)
+    l2l_training.train(tiny_config, straight, log=quiet)
 
     resumed = tmp_path / "resumed"
 
@@ -63,9 +66,9 @@ def test_resume_continues_exactly(tmp_path, tiny_config, schedule, preprocess):
         if line.startswith("iter 4/"):
             os.kill(os.getpid(), signal.SIGINT)
 
-    assert training.train(tiny_config, resumed, log=interrupt_at_4)["iterations"] == 4
+    assert l2l_training.train(tiny_config, resumed, log=interrupt_at_4)["iterations"] == 4
     lines = []
-    training.train(tiny_config, resumed, log=lines.append)
+    l2l_training.train(tiny_config, resumed, log=lines.append)
     assert any("resuming" in line and "meta-iteration 4" in line for line in lines)
     for a, b in zip(rule_values(straight, tiny_config), rule_values(resumed, tiny_config)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
@@ -99,12 +102,12 @@ def test_learning_rate_factor_follows_half_a_cosine():
 
 
 def test_changed_config_is_refused_unless_overwrite(tmp_path, tiny_config):
-    training.train(tiny_config, tmp_path, log=quiet)
+    l2l_training.train(tiny_config, tmp_path, log=quiet)
     changed = tiny_config.copy_and_resolve_references()
     changed.rule.hidden_size = 5
     with pytest.raises(UserError, match="rule.hidden_size.*--overwrite"):
-        training.train(changed, tmp_path, log=quiet)
-    summary = training.train(changed, tmp_path, overwrite=True, log=quiet)
+        l2l_training.train(changed, tmp_path, log=quiet)
+    summary = l2l_training.train(changed, tmp_path, overwrite=True, log=quiet)
     assert summary["iterations"] == 8
     assert json.loads((tmp_path / "config.json").read_text())["rule"]["hidden_size"] == 5
 
@@ -132,9 +135,9 @@ def test_config_saved_before_a_field_was_added_reads_as_its_old_value():
 
 
 def test_busy_workdir_is_refused(tmp_path, tiny_config):
-    with training.WorkdirLock(tmp_path):
+    with workdir_lib.WorkdirLock(tmp_path):
         with pytest.raises(UserError, match="in use"):
-            training.train(tiny_config, tmp_path, log=quiet)
+            l2l_training.train(tiny_config, tmp_path, log=quiet)
 
 
 @pytest.mark.parametrize(
@@ -163,12 +166,12 @@ def test_bad_config_fields_are_named(tmp_path, tiny_config, field, value, messag
     with tiny_config.unlocked():
         tiny_config[section][name] = value
     with pytest.raises(UserError, match=message):
-        training.train(tiny_config, tmp_path, log=quiet)
+        l2l_training.train(tiny_config, tmp_path, log=quiet)
 
 
 def test_evaluate_writes_results_with_the_promised_shape(tmp_path, tiny_config):
-    training.train(tiny_config, tmp_path, log=quiet)
-    results = evaluation.evaluate(tiny_config, workdir=tmp_path, log=quiet)
+    l2l_training.train(tiny_config, tmp_path, log=quiet)
+    results = l2l_evaluation.evaluate(tiny_config, workdir=tmp_path, log=quiet)
     on_disk = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert on_disk["problem"] == "quadratic"
     assert on_disk["num_tasks"] == 10 and on_disk["num_steps"] == 6
@@ -211,25 +214,24 @@ def test_summary_counts_diverged_tasks_instead_of_averaging_them():
 
 def test_evaluate_without_checkpoint_or_with_mismatch(tmp_path, tiny_config):
     with pytest.raises(UserError, match="no trained optimizer"):
-        evaluation.evaluate(tiny_config, workdir=tmp_path, log=quiet)
-    training.train(tiny_config, tmp_path, log=quiet)
+        l2l_evaluation.evaluate(tiny_config, workdir=tmp_path, log=quiet)
+    l2l_training.train(tiny_config, tmp_path, log=quiet)
     other = tiny_config.copy_and_resolve_references()
     other.rule.hidden_size = 7
     with pytest.raises(UserError, match="does not match"):
-        evaluation.evaluate(other, workdir=tmp_path, log=quiet)
+        l2l_evaluation.evaluate(other, workdir=tmp_path, log=quiet)
     other = tiny_config.copy_and_resolve_references()
     other.rule.num_layers = 1
     with pytest.raises(UserError, match="does not match"):
-        evaluation.evaluate(other, workdir=tmp_path, log=quiet)
+        l2l_evaluation.evaluate(other, workdir=tmp_path, log=quiet)
 
 
 def test_unknown_meta_learner_lists_the_valid_ones(tmp_path, tiny_config):
     with tiny_config.unlocked():
         tiny_config.meta.learner = "mamal"
     with pytest.raises(UserError, match="unknown meta.learner 'mamal'; valid names: .*l2l"):
-        from l2l_tf import config as config_lib
 
-        config_lib.validate(tiny_config)
+        experiments.validate(tiny_config)
 
 
 def test_summary_of_held_out_metrics_leaves_out_diverged_tasks():

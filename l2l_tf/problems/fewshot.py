@@ -1,7 +1,7 @@
 """N-way K-shot classification episodes (Vinyals et al., 2016; Finn et al., 2017, section 5.2).
 
 A task is an episode: `num_ways` classes drawn without replacement from one split's classes
-(`split`: "train", "val" or "test", see `l2l_tf.fewshot_data`), relabelled 0..N-1 in the order
+(`split`: "train", "val" or "test", see `l2l_tf.data.fewshot`), relabelled 0..N-1 in the order
 drawn, with `num_shots` support and `num_query` query images per class, all distinct. A sampled
 task holds `batch_size` episodes (the members, a meta-batch), and every parameter has a leading
 member axis as for sinusoids. The loss is softmax cross-entropy averaged over a set's images and
@@ -40,7 +40,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from l2l_tf import fewshot_data, seeding
+from l2l_tf import seeding
+from l2l_tf.data import fewshot as fewshot_data
 from l2l_tf.errors import UserError
 from l2l_tf.problems.base import TaskFamily, check_positive
 

@@ -18,7 +18,7 @@ test split.
 
 import tensorflow as tf
 
-from l2l_tf import data as data_lib
+from l2l_tf.data import mnist as data_lib
 from l2l_tf.errors import UserError
 from l2l_tf.problems.base import TaskFamily, check_positive
 

@@ -43,7 +43,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from l2l_tf import data as data_lib
+from l2l_tf.data import mnist as data_lib
 from l2l_tf.errors import UserError
 
 #: Where Debian's dataset-fashion-mnist package puts its IDX files.

@@ -204,8 +204,8 @@ def fewshot_figure(runs_dir, output_dir, log=print) -> dict:
     """OUT/fewshot.png and OUT/fewshot.md: every RUNS/NAME_fewshot/eval run and the baselines."""
     import json
 
-    from l2l_tf import init_evaluation
     from l2l_tf import io as l2l_io
+    from l2l_tf.reporting import adaptation
 
     found = []
     for name in FEWSHOT_RUNS:
@@ -214,9 +214,9 @@ def fewshot_figure(runs_dir, output_dir, log=print) -> dict:
             found.append((name, json.loads(path.read_text())))
     if not found:
         return {}
-    results = init_evaluation.combine_results(found)
+    results = adaptation.combine_results(found)
     out = Path(output_dir)
-    init_evaluation.plot_curves(results, out / "fewshot.png")
-    l2l_io.write_text(out / "fewshot.md", init_evaluation.format_table(results) + "\n")
+    adaptation.plot_curves(results, out / "fewshot.png")
+    l2l_io.write_text(out / "fewshot.md", adaptation.format_table(results) + "\n")
     log(f"few-shot: {', '.join(n for n, _ in found)} and the baselines of {found[0][0]}")
     return {"fewshot.png": out / "fewshot.png", "fewshot.md": out / "fewshot.md"}

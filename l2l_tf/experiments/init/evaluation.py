@@ -27,8 +27,7 @@ import numpy as np
 
 from l2l_tf import evaluation, seeding
 from l2l_tf import io as l2l_io
-from l2l_tf.errors import UserError
-from l2l_tf.init_training import (
+from l2l_tf.experiments.init.training import (
     MetaTrainStep,
     build_family,
     build_learner,
@@ -36,11 +35,13 @@ from l2l_tf.init_training import (
     meta_train,
     tasks_per_call,
 )
+from l2l_tf.experiments.init.validation import validate
 from l2l_tf.meta import MetaOptimizer
 from l2l_tf.optimizers import make_rule
+from l2l_tf.problems import TASK_FAMILIES
+from l2l_tf.reporting.adaptation import PRETRAINED, SCRATCH, format_table, plot_curves
+from l2l_tf.run.workdir import restore_best
 
-PRETRAINED = "pretrained"
-SCRATCH = "scratch"
 #: Adam's rate for the pretrained baseline's joint training (MAML's meta learning rate), fixed
 #: so that the baseline does not depend on the evaluated learner's meta-optimizer settings.
 PRETRAIN_LEARNING_RATE = 1e-3
@@ -48,8 +49,6 @@ PRETRAIN_LEARNING_RATE = 1e-3
 
 def metric_name(config) -> str:
     """The name of the evaluated metric: "mse" for sinusoids, "accuracy" for classification."""
-    from l2l_tf.problems import TASK_FAMILIES
-
     return getattr(TASK_FAMILIES.get(config.problem.name), "metric_name", "loss")
 
 
@@ -208,71 +207,6 @@ def evaluate_methods(config, *, learner=None, num_tasks: int, num_steps: int, se
     return methods, details
 
 
-def format_table(results: dict) -> str:
-    """A markdown table: mean ± 95% CI of the metric after each adaptation step."""
-    steps = len(next(iter(results["methods"].values()))["per_step_mean"])
-    head = "| method | " + " | ".join(f"step {t}" for t in range(steps)) + " | diverged |"
-    lines = [head, "|---" * (steps + 2) + "|"]
-    for name, r in results["methods"].items():
-        cells = [f"{m:.3f} ± {c:.3f}" for m, c in zip(r["per_step_mean"], r["per_step_ci95"])]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {r['diverged']} |")
-    return "\n".join(lines)
-
-
-def plot_curves(results: dict, path) -> None:
-    """The metric versus adaptation steps with 95% CI bands, like figure 3 of the MAML paper."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from l2l_tf.plotting import save_figure
-
-    fig, ax = plt.subplots(figsize=(5, 3.6))
-    for name, r in results["methods"].items():
-        mean, ci = np.array(r["per_step_mean"]), np.array(r["per_step_ci95"])
-        steps = np.arange(len(mean))
-        ax.plot(steps, mean, marker="o", markersize=3, label=name, linewidth=1.5)
-        ax.fill_between(steps, mean - ci, mean + ci, alpha=0.2)
-    finite = [v for r in results["methods"].values() for v in r["per_step_mean"] if v > 0]
-    if finite and max(finite) > 100 * min(finite):  # e.g. a learned rate unstable past step 1
-        ax.set_yscale("log")
-    ax.set_xlabel("number of gradient steps")
-    ax.set_ylabel(results["metric"])
-    ax.set_title(f"{results['problem']}: {results['num_tasks']} test tasks")
-    ax.legend(fontsize=7)
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    save_figure(fig, path)
-
-
-def combine_results(named_results: list[tuple[str, dict]]) -> dict:
-    """One results dict from several learners' evaluations of the same problem and tasks.
-
-    Each run's own learner curve is kept under its name; the baselines (`pretrained`,
-    `scratch`) are taken from the first run that has them (every evaluation with the same seed
-    and config computes them on the same tasks).
-
-    Args:
-      named_results: [(learner name, results dict of `evaluate`)].
-    """
-    first = named_results[0][1]
-    combined = {k: first[k] for k in ("problem", "metric", "num_tasks")}
-    methods = {}
-    for name, results in named_results:
-        if (results["problem"], results["num_tasks"]) != (first["problem"], first["num_tasks"]):
-            raise UserError(f"{name}: results of another problem or task count than the first")
-        if name in results["methods"]:
-            methods[name] = results["methods"][name]
-    for baseline in (PRETRAINED, SCRATCH):
-        for _, results in named_results:
-            if baseline in results["methods"]:
-                methods[baseline] = results["methods"][baseline]
-                break
-    combined["methods"] = methods
-    return combined
-
-
 def evaluate(
     config, *, workdir=None, output_dir=None, num_tasks=None, num_steps=None, seed=None, log=print
 ) -> dict:
@@ -291,8 +225,7 @@ def evaluate(
       {"problem", "metric", "num_tasks", "methods": {name: {"per_step_mean", "per_step_ci95",
       "diverged"}}}. details.json beside it holds the tuned rates and timings.
     """
-    from l2l_tf.training import restore_best
-
+    validate(config)
     num_tasks, num_steps, seed, output_dir = evaluation.resolve_arguments(
         config, workdir, output_dir, num_tasks, num_steps, seed
     )
