@@ -29,3 +29,9 @@ def lookup(registry: dict, name: str, what: str):
     except (KeyError, TypeError):
         valid = ", ".join(sorted(registry))
         raise UserError(f"unknown {what} {name!r}; valid names: {valid}") from None
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its class name when the message is empty)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

@@ -1,7 +1,6 @@
 """Shared fixtures. Tests use tiny shapes so the default suite stays fast on 2 CPU cores."""
 
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -22,7 +21,6 @@ from l2l_tf.data import fewshot as fewshot_data  # noqa: E402
 fewshot_data.FASHION_MNIST_DIR = Path(os.devnull) / "no-fashion-mnist"
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def tiny_quadratic_config():

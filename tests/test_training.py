@@ -13,7 +13,7 @@ from l2l_tf import evaluation, experiments
 from l2l_tf.errors import UserError
 from l2l_tf.experiments.l2l import evaluation as l2l_evaluation
 from l2l_tf.experiments.l2l import training as l2l_training
-from l2l_tf.meta.optimizer import learning_rate_factor
+from l2l_tf.optimizers.schedules import learning_rate_factor
 from l2l_tf.run import workdir as workdir_lib
 
 

@@ -44,7 +44,7 @@ from typing import NamedTuple
 import numpy as np
 
 from l2l_tf.data import mnist as data_lib
-from l2l_tf.errors import UserError
+from l2l_tf.errors import UserError, first_line
 
 #: Where Debian's dataset-fashion-mnist package puts its IDX files.
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -204,7 +204,7 @@ def fetch_omniglot(
                 os.replace(unpacked, root / part)
         except (OSError, zipfile.BadZipFile) as e:
             shutil.rmtree(root / part, ignore_errors=True)
-            return f"{part}.zip could not be unpacked: {data_lib._first_line(e)}"
+            return f"{part}.zip could not be unpacked: {first_line(e)}"
         finally:
             archive.unlink(missing_ok=True)
     return None
@@ -301,5 +301,5 @@ def _read_png(path: Path, image_size: int) -> np.ndarray:
             gray = image.convert("L").resize((image_size, image_size), Image.LANCZOS)
             pixels = np.asarray(gray, dtype=np.uint8)
     except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise UserError(f"{path} is not a readable image: {data_lib._first_line(e)}") from None
+        raise UserError(f"{path} is not a readable image: {first_line(e)}") from None
     return 255 - pixels

@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from l2l_tf.errors import UserError
+from l2l_tf.errors import UserError, first_line
 
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
@@ -178,7 +178,7 @@ def _read_npz(path: Path) -> dict:
     except UserError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        raise UserError(f"{path} is corrupt or not an npz file: {_first_line(e)}") from None
+        raise UserError(f"{path} is corrupt or not an npz file: {first_line(e)}") from None
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -189,7 +189,7 @@ def _read_bytes(path: Path) -> bytes:
             data = gzip.decompress(data)
         return data
     except (OSError, EOFError, zlib.error) as e:
-        raise UserError(f"{path} is corrupt (bad gzip data): {_first_line(e)}") from None
+        raise UserError(f"{path} is corrupt (bad gzip data): {first_line(e)}") from None
 
 
 def _read_csv(path: Path) -> dict:
@@ -198,7 +198,7 @@ def _read_csv(path: Path) -> dict:
         rows = [line for line in text.splitlines() if line.strip()]
         table = np.array([np.array(r.split(","), dtype=np.int64) for r in rows])
     except (UnicodeDecodeError, ValueError) as e:
-        raise UserError(f"{path} is not a CSV of integers: {_first_line(e)}") from None
+        raise UserError(f"{path} is not a CSV of integers: {first_line(e)}") from None
     pixels = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
     if table.ndim != 2 or table.shape[1] != pixels + 1:
         raise UserError(
@@ -354,7 +354,7 @@ def download_file(
     if thread.is_alive():
         return f"no answer from the server within {timeout:g}s"
     if "error" in answer:
-        return f"network unavailable: {_first_line(answer['error'])}"
+        return f"network unavailable: {first_line(answer['error'])}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     try:
@@ -370,7 +370,7 @@ def download_file(
         os.replace(tmp, dest)
         return None
     except Exception as e:
-        return f"download failed: {_first_line(e)}"
+        return f"download failed: {first_line(e)}"
     finally:
         Path(tmp).unlink(missing_ok=True)
 
@@ -378,7 +378,3 @@ def download_file(
 _DIGEST_NAMES = {"sha256": "SHA-256", "md5": "MD5"}
 
 
-def _first_line(e) -> str:
-
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

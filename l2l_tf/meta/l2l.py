@@ -208,12 +208,9 @@ class TruncatedBPTT:
         Returns:
           The meta-step's metrics: meta_loss, mean_loss (per step), grad_norm, skipped.
         """
-        grad_norm = tf.linalg.global_norm(grads)
-        finite = tf.math.is_finite(meta_loss) & tf.math.is_finite(grad_norm)
-        if self.clip_grad_norm:
-            grads, _ = tf.clip_by_global_norm(grads, self.clip_grad_norm, use_norm=grad_norm)
-        if finite:
-            self.meta_optimizer.apply(grads)
+        grad_norm, finite = self.meta_optimizer.apply_if_finite(
+            meta_loss, grads, self.clip_grad_norm
+        )
         metrics = {
             "meta_loss": meta_loss,
             "mean_loss": meta_loss / self.unroll_length,

@@ -432,13 +432,9 @@ class MetaGradientRL(tf.Module):
         meta_grad_norm = tf.norm(meta_grad)
         finite = tf.math.is_finite(meta_grad_norm) & tf.math.is_finite(objective)
         if self.learn:
-            if self.meta_clip_grad_norm:
-                meta_grad, _ = tf.clip_by_global_norm(
-                    [meta_grad], self.meta_clip_grad_norm, use_norm=meta_grad_norm
-                )
-                meta_grad = meta_grad[0]
-            if finite:
-                self.meta_optimizer.apply([meta_grad])
+            self.meta_optimizer.apply_if_finite(
+                objective, [meta_grad], self.meta_clip_grad_norm, meta_grad_norm
+            )
 
         for v, p in zip(self.params, new_params):
             v.assign(p)

@@ -35,3 +35,26 @@ class MetaOptimizer(tf.Module):
             v.assign_add(u)
         for slot, value in zip(self.slots, tf.nest.flatten(state)):
             slot.assign(value)
+
+    def apply_if_finite(self, loss, grads, clip_grad_norm=None, grad_norm=None):
+        """The one clip/skip/apply of every meta-learner: clips `grads` to `clip_grad_norm`
+        (global norm; None or 0: no clipping) and applies them unless `loss` or their norm is
+        inf or NaN, in which case the meta-parameters and the optimizer state stay as they are.
+
+        Args:
+          loss: the meta-loss (or meta-objective) the gradients are of.
+          grads: the meta-gradients, one per variable.
+          clip_grad_norm: the global norm to clip to.
+          grad_norm: the gradients' norm where the caller has it (else their global norm).
+
+        Returns:
+          (grad_norm before clipping, whether the update was applied).
+        """
+        if grad_norm is None:
+            grad_norm = tf.linalg.global_norm(grads)
+        finite = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
+        if clip_grad_norm:
+            grads, _ = tf.clip_by_global_norm(grads, clip_grad_norm, use_norm=grad_norm)
+        if finite:
+            self.apply(grads)
+        return grad_norm, finite

@@ -27,7 +27,7 @@ def plot_curves(results: dict, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from l2l_tf.reporting.figures import save_figure
+    from l2l_tf.reporting.common import save_figure
 
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for name, r in results["methods"].items():

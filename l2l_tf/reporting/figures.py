@@ -5,13 +5,14 @@ figures of the paper's sections 3.1 and 3.2 and a markdown table from the result
 `runall.sh` writes.
 """
 
-import os
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from l2l_tf.reporting.common import save_figure  # noqa: E402
 
 # Fixed colours so the learned rule and each baseline look the same in every figure.
 COLORS = {
@@ -83,16 +84,6 @@ def plot_panels(panels, path, ncols: int = 2) -> None:
         ax.set_visible(False)
     fig.tight_layout()
     save_figure(fig, path)
-
-
-def save_figure(fig, path) -> None:
-    """Writes `fig` as a PNG at `path` atomically (a reader never sees half a file), closes it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, path)
-    plt.close(fig)
 
 
 def _cell(r: dict | None, key: str, spec: str = ".3g") -> str:

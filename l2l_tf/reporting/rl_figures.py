@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-from l2l_tf.reporting.figures import save_figure  # noqa: E402
+from l2l_tf.reporting.common import save_figure  # noqa: E402
 
 
 def _save(fig, path) -> None:

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from l2l_tf import config as config_lib
 from l2l_tf import io as l2l_io
-from l2l_tf.errors import UserError
+from l2l_tf.errors import UserError, first_line
 
 BEST_DIR = "best"
 
@@ -159,11 +159,6 @@ def _checkpoint_manager(ckpt, directory: Path, keep: int, log) -> tf.train.Check
         )
         (directory / "checkpoint").unlink(missing_ok=True)
         return tf.train.CheckpointManager(ckpt, str(directory), max_to_keep=keep)
-
-
-def first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def checkpoint_paths(directory: Path) -> list[str]:

@@ -125,12 +125,9 @@ class MetaTrainStep:
             episode_seed = seeding.task_seed(self.seed, seeding.TRAIN, i)
             task, support, query, _ = sample_episode(learner.family, episode_seed)
             meta_loss, grads = learner.outer_grad(task, support, query)
-            norm = tf.linalg.global_norm(grads)
-            finite = tf.math.is_finite(meta_loss) & tf.math.is_finite(norm)
-            if self.clip_grad_norm > 0:
-                grads, _ = tf.clip_by_global_norm(grads, self.clip_grad_norm, use_norm=norm)
-            if finite:
-                self.meta_optimizer.apply(grads)
+            norm, finite = self.meta_optimizer.apply_if_finite(
+                meta_loss, grads, self.clip_grad_norm
+            )
             loss_sum += tf.where(finite, tf.cast(meta_loss, tf.float64), 0.0)
             skipped += tf.cast(tf.logical_not(finite), tf.int64)
             grad_norm = tf.cast(norm, tf.float64)
