@@ -33,7 +33,7 @@ if [ -n "${mnist_variant+set}" ]; then
   if [ -n "$variant" ]; then
     echo "error: --mnist=VARIANT and --quick exclude each other" >&2; exit 2
   fi
-  if ! python -c "import sys; sys.path.insert(0, 'configs'); import mnist; \
+  if ! python -c "from configs import mnist; import sys; \
       sys.exit(sys.argv[1] not in mnist.VARIANTS[2:])" "$mnist_variant"; then
     echo "error: --mnist=$mnist_variant is not a variant of configs/mnist.py" >&2; exit 2
   fi

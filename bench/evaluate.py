@@ -9,13 +9,7 @@ of `--num_steps` steps (without --workdir the learned rule keeps its initial wei
 costs the same). Prints `BENCH bench=evaluate ... wall_s=...` with tracing included.
 """
 
-import sys
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 from l2l_tf.cli import apply_threads, quiet_tensorflow  # noqa: E402
 

@@ -9,11 +9,7 @@ then timed on `--iterations` more in one call. Prints one line per (learner, jit
 `--intra_op` sets TensorFlow's intra-op thread pool (0: TensorFlow's default, one per core).
 """
 
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from l2l_tf.cli import quiet_tensorflow  # noqa: E402
 

@@ -18,13 +18,10 @@ meta-loss and meta-gradient norm of one unroll, for checking the peers (bench/co
 """
 
 import os
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 from l2l_tf.cli import apply_threads, quiet_tensorflow  # noqa: E402
 

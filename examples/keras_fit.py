@@ -12,10 +12,7 @@ problem, no extra package). Both models start from the same initial weights and 
 batches; the script prints both training losses after every epoch and the held-out accuracy.
 """
 
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from l2l_tf.cli import parse_flags, quiet_tensorflow, run_main  # noqa: E402
 

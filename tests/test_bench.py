@@ -48,7 +48,7 @@ def test_val_score_reproduces_the_training_loops_validation_score(tmp_path, tiny
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
     def run(*args):
-        cmd = [sys.executable, "bench/val_score.py", f"--workdir={tmp_path}", *args]
+        cmd = [sys.executable, "scripts/val_score.py", f"--workdir={tmp_path}", *args]
         return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
     proc = run()
@@ -93,7 +93,7 @@ def test_mnist_grad_scales_shows_the_deeper_first_layer_below_the_log_sign_thres
     """The diagnosis of the 2-layer gap (README, MNIST): at the paper's initialization every
     first-layer gradient of the 2-hidden-layer MLP is below exp(-10), against 64% (mostly
     always-black pixels) for one hidden layer; offline data, no download."""
-    proc = _run_bench(["bench/mnist_grad_scales.py"])
+    proc = _run_bench(["scripts/mnist_grad_scales.py"])
     first = [x for x in proc.stdout.splitlines() if x.strip().startswith("layer 1 w (784, 20)")]
     below = [int(re.search(r"(\d+)% below", x).group(1)) for x in first]
     assert len(below) == 2 and below[1] == 100 and below[0] < 90, proc.stdout

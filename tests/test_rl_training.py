@@ -251,12 +251,12 @@ def test_cli_bad_input_is_one_line(tmp_path, script, args, message):
 
 
 def test_tuning_driver_scores_equal_evaluate(tmp_path):
-    """bench/mgrl_tune.py's per-seed scores are evaluate.py's for the same seeds."""
+    """scripts/mgrl_tune.py's per-seed scores are evaluate.py's for the same seeds."""
     import importlib.util
     from pathlib import Path
 
     spec = importlib.util.spec_from_file_location(
-        "mgrl_tune", Path(__file__).resolve().parents[1] / "bench" / "mgrl_tune.py"
+        "mgrl_tune", Path(__file__).resolve().parents[1] / "scripts" / "mgrl_tune.py"
     )
     tune = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tune)
@@ -286,12 +286,12 @@ def test_tuning_driver_scores_equal_evaluate(tmp_path):
 
 
 def test_seed_table_scores_subsets_as_evaluate_does(tmp_path):
-    """bench/mgrl_seed_table.py: all seeds give summary.md's means, a subset its own seeds'."""
+    """scripts/mgrl_seed_table.py: all seeds give summary.md's means, a subset its own seeds'."""
     import importlib.util
     from pathlib import Path
 
     spec = importlib.util.spec_from_file_location(
-        "mgrl_seed_table", Path(__file__).resolve().parents[1] / "bench" / "mgrl_seed_table.py"
+        "mgrl_seed_table", Path(__file__).resolve().parents[1] / "scripts" / "mgrl_seed_table.py"
     )
     table = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(table)

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Diagnostic of the fourth MGRL tuning round: the eta embedding kept but not trained.
 
-    python bench/mgrl_frozen_embedding.py '[{"tag": "FROZEN16 fixed 0.98 0.95", "n": 20,
+    python scripts/mgrl_frozen_embedding.py '[{"tag": "FROZEN16 fixed 0.98 0.95", "n": 20,
                                             "eta": [0.98, 0.95]}]'
 
-Runs items like bench/mgrl_tune.py (same "o", "eta", "seed", "n" keys) with the agent's
+Runs items like scripts/mgrl_tune.py (same "o", "eta", "seed", "n" keys) with the agent's
 embedding e = W_eta eta + b_eta still concatenated to the observation but frozen at its
 initialization: W_eta, b_eta and the embedding rows of both networks' first-layer weights get
 a zero gradient (held by tf.stop_gradient, plus 0 * p so that the gradient is 0 rather than
@@ -14,11 +14,6 @@ adds no trainable parameters, which separates the effect of training those const
 """
 
 import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 import mgrl_tune  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Why a rule trained on one-hidden-layer MLPs fails on two: gradient scales and first-layer drift.
 
-    python bench/mnist_grad_scales.py                          # gradient scales at init
-    python bench/mnist_grad_scales.py --workdir=DIR            # ... and DIR/best's first layer
+    python scripts/mnist_grad_scales.py                          # gradient scales at init
+    python scripts/mnist_grad_scales.py --workdir=DIR            # ... and DIR/best's first layer
 
 Prints, for the MNIST MLP with one and with two hidden layers of 20 sigmoid units (the paper's
 initialization, N(0, 0.01^2)), the 10th/50th/90th percentiles of |gradient| of every parameter
@@ -18,10 +18,6 @@ output below 0.05 or above 0.95 on 512 training images).
 
 import functools
 import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from l2l_tf.cli import (  # noqa: E402
     parse_flags,

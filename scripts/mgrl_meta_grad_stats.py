@@ -1,20 +1,16 @@
 #!/usr/bin/env python
 """Statistics of the raw MGRL meta-gradient d J' / d logit(eta) during CartPole runs.
 
-    python bench/mgrl_meta_grad_stats.py 2000 2001
+    python scripts/mgrl_meta_grad_stats.py 2000 2001
 
 Runs configs/mgrl_cartpole.py (meta-learned, 600 iterations) on each tuning seed given and
 prints, per phase of the run, the mean, standard deviation, mean/std and fraction of positive
 values of each component (gamma, lambda) of the meta-gradient. The gradient is recovered from
 the meta-Adam's first moment, g_t = (m_t - beta1 m_{t-1}) / (1 - beta1), so the run is exactly
-the one bench/mgrl_tune.py scores. A negative mean means the meta-gradient raises that component.
+the one scripts/mgrl_tune.py scores. A negative mean means the meta-gradient raises that component.
 """
 
 import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

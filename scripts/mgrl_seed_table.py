@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Prints evaluate.py's MGRL table for a subset of its seeds, with the per-seed scores.
 
-    python bench/mgrl_seed_table.py runs/mgrl_cartpole/eval/results.json            # all seeds
-    python bench/mgrl_seed_table.py runs/mgrl_cartpole/eval/results.json 1000 1004  # a range
+    python scripts/mgrl_seed_table.py runs/mgrl_cartpole/eval/results.json            # all seeds
+    python scripts/mgrl_seed_table.py runs/mgrl_cartpole/eval/results.json 1000 1004  # a range
 
 Reads results.json (every curve of every seed) and scores each run as evaluate.py does (the
 mean return of the episodes completed in the last `final_fraction` of it), so the table for all
@@ -13,9 +13,6 @@ seeds equals summary.md's and a subset is what evaluate.py would report on those
 import json
 import sys
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 

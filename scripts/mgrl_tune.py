@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Tunes the MGRL CartPole agent on seeds other than the evaluation seeds.
 
-    python bench/mgrl_tune.py '[{"tag": "lr 1e-2", "o": {"meta.learning_rate": 0.01}},
+    python scripts/mgrl_tune.py '[{"tag": "lr 1e-2", "o": {"meta.learning_rate": 0.01}},
                                 {"tag": "fixed", "eta": [0.98, 0.8], "seed": 2005}]'
 
 Each item runs one setting of configs/mgrl_cartpole.py (fields overridden by "o"; a fixed eta
@@ -17,10 +17,6 @@ that one process can run several settings and fixed etas without the whole grid.
 import json
 import sys
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The training loop's validation score of a trained rule, or of a hand-designed one for scale.
 
-    python bench/val_score.py --workdir=DIR [--rule=learned] [--learning_rate=LR]
+    python scripts/val_score.py --workdir=DIR [--rule=learned] [--learning_rate=LR]
         [--num_tasks=N] [--last_steps=K] [--num_steps=T] [--config.problem.FIELD=VALUE ...]
 
 Runs the rule on the validation tasks of DIR's config (the tasks `train_optimizer.py` validates
@@ -15,10 +15,6 @@ the same validation tasks on the generalization tests, to screen runs before `ev
 """
 
 import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from l2l_tf.cli import (  # noqa: E402
     apply_threads,
