@@ -18,7 +18,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     # training seed 0, 20,000 meta-iterations, best validation query MSE: lambda 100 at 0.01,
     # 1.33; lambda 50 at 0.01, 2.65; lambda 100 at 0.005, 3.08; lambda 100 with 5 inner steps
     # diverged in training by meta-iteration 5,000. Even lambda 100 oscillates past step 1
-    # where the learned theta has curvature above 1 / lr: see the README. Two CG steps instead
+    # where the learned theta has curvature above 1 / lr: see docs/results/sinusoid.md.
+    # Two CG steps instead
     # of five (a truncated Krylov solve, closer to the plain query gradient where
     # I + H / lambda is nearly singular) gave better best validation MSE on seeds 1 and 2
     # (1.97 and 1.27 against 2.26 and 1.32) and halves the cost.

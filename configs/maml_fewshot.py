@@ -38,7 +38,7 @@ def fewshot_config(learner: str, variant: str = "") -> ml_collections.ConfigDict
     # Each listed rotation (degrees) of a class is a class of its own: 20 meta-train and 20
     # meta-test classes from Fashion-MNIST's 5 + 5. With 5 meta-train classes alone every
     # episode holds the same 5 classes and MAML overfit them (0.42 query accuracy after 5 steps
-    # on meta-test classes, below the pretrained baseline's 0.45; README).
+    # on meta-test classes, below the pretrained baseline's 0.45; docs/results/fewshot.md).
     c.data.rotations = (0, 90, 180, 270)
     c.data.image_size = 28  # Omniglot images are resized to this
     c.data.download = False  # True: Omniglot, downloaded once to ~/.keras/datasets/omniglot

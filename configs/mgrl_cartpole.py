@@ -26,7 +26,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.agent.hidden_sizes = (64, 64)
     c.agent.embedding_size = 16  # size of the eta embedding fed to both networks
     # What the embedding sees: "eta" (W eta + b, the paper's) or "eta_change" (W (eta - the
-    # run's initial eta), no bias: exactly 0 for a fixed eta; see README)
+    # run's initial eta), no bias: exactly 0 for a fixed eta; see docs/results/mgrl.md)
     c.agent.embedding_input = "eta"
     c.agent.rollout_length = 20  # T steps per rollout (one agent update)
     c.agent.optimizer = "adam"
@@ -39,7 +39,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.meta.learner = "mgrl"
     # The components of eta that are meta-learned. Lambda alone (gamma stays at init_gamma),
     # from the grid point (0.95, 0.95), with a meta learning rate of 3e-2: chosen on tuning
-    # seeds 2000-2019 and confirmed on 2120-2199 (README, fifth round), over learning both
+    # seeds 2000-2019 and confirmed on 2120-2199 (docs/results/mgrl.md, "Lambda alone"),
+    # over learning both
     # from the middle of the grid (0.95, 0.875) at 1e-2, the earlier default
     # (--config.meta.learn='("gamma", "lambda")' --config.meta.init_lambda=0.875
     # --config.meta.learning_rate=0.01), whose lead on its tuning seeds did not hold.

@@ -7,7 +7,7 @@ that policy is also the one with the highest undiscounted return. The agent star
 gamma = 0.5 < gamma*, where the gamma-optimal policy is myopic, and meta-learns against the
 reference (gamma', lambda') = (0.99, 1); `evaluate.py` compares it with fixed gammas on both
 sides of gamma*. (With a distractor of 1, as before, A2C reached the far end at every gamma of
-the grid, so the discount did not matter; with 3 it does, see README.)
+the grid, so the discount did not matter; with 3 it does, see docs/results/mgrl.md.)
 
 Usage: --config=configs/mgrl_chain.py, or configs/mgrl_chain.py:quick (about 30 s of CPU time).
 """

@@ -2,7 +2,7 @@
 
 Usage: --config=configs/mnist.py (the paper's setting), configs/mnist.py:quick (a tiny variant
 for smoke runs and tests), configs/mnist.py:long_unroll (50-step truncations, log-losses and
-a cosine meta learning rate: not the paper's setting, see README) or
+a cosine meta learning rate: not the paper's setting, see docs/results/mnist.md) or
 configs/mnist.py:long_unroll_rms (the same with each gradient tensor divided by its RMS first);
 the suffix _eqhead (long_unroll_eqhead, long_unroll_rms_eqhead) adds an output head whose steps
 scale with the gradient's RMS, and _eqhead_lin also the gradient over that RMS as an input.
@@ -51,7 +51,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.rule.beta1 = 0.95  # decays of rule.preprocess=adam_normalized (RNNprop); unused otherwise
     c.rule.beta2 = 0.95
     c.rule.normalize = "none"  # or "tensor_rms": each gradient tensor divided by its RMS first
-    c.rule.rms_output_scale = 0.0  # >0: a second head, times the gradient tensor's RMS (README)
+    # >0: a second output head, times the gradient tensor's RMS (docs/results/mnist.md)
+    c.rule.rms_output_scale = 0.0
     c.rule.rms_input = False  # True: the gradient over its tensor's RMS as an extra input
 
     c.meta = ml_collections.ConfigDict()
@@ -109,7 +110,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     elif variant in VARIANTS[2:]:
         # Not the paper's setting: truncations of 50 steps instead of 20, log-losses and a
         # decaying meta learning rate, against the short-horizon bias of 20-step truncations
-        # (the learned optimizer slows down after about 40 steps; see README, MNIST).
+        # (the learned optimizer slows down after about 40 steps; see docs/results/mnist.md).
         c.meta.unroll_length = 50
         c.meta.loss_transform = "log"
         c.meta.lr_schedule = "cosine"
@@ -124,7 +125,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     if variant.startswith("long_unroll_rms"):
         # long_unroll with each gradient tensor divided by its RMS before the log/sign
         # features: on deeper MLPs the first layer's gradients are ~100x smaller, below the
-        # log/sign threshold exp(-p), and the paper's inputs lose their sign (README, MNIST).
+        # log/sign threshold exp(-p), and the paper's inputs lose their sign
+        # (docs/results/mnist.md).
         c.rule.normalize = "tensor_rms"
         # Sized for about 1.5 meta-iterations/s (one thread, alone on this machine); the
         # reported run, with other jobs on the second core, reached 2070 in its 30 minutes.
@@ -136,7 +138,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     if "_eqhead" in variant:
         # A second output head whose steps scale with the gradient tensor's RMS, so the rule
         # can take gradient-proportional steps like (Nesterov) momentum late in the run, where
-        # the log/sign features' scale-free steps fall behind it (README, MNIST).
+        # the log/sign features' scale-free steps fall behind it (docs/results/mnist.md).
         c.rule.rms_output_scale = 1.0
         c.train.num_meta_iterations = 2700  # sized as long_unroll_rms's
     if variant not in VARIANTS:

@@ -59,7 +59,7 @@ def make_strategy(distribute: str) -> tf.distribute.Strategy | None:
     if not raw:
         raise UserError(
             "distribute='multi_worker' needs the TF_CONFIG environment variable (the cluster "
-            "and this worker's task); see the README"
+            "and this worker's task); see docs/distributed.md"
         )
     try:
         tf_config = json.loads(raw)
