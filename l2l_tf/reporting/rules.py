@@ -5,8 +5,6 @@ import io
 import math
 from pathlib import Path
 
-from l2l_tf import io as l2l_io
-
 
 def format_table(results: dict) -> str:
     """A markdown table of the final losses, best first."""
@@ -60,17 +58,11 @@ def write_results(results: dict, output_dir) -> dict:
     Returns:
       {kind: path} of the files written.
     """
-    from l2l_tf.reporting import figures  # matplotlib is imported only when plots are made
+    # matplotlib is imported only when files are written
+    from l2l_tf.reporting import figures
+    from l2l_tf.reporting.common import write_tables
 
-    output_dir = Path(output_dir)
-    paths = {
-        "json": output_dir / "results.json",
-        "csv": output_dir / "curves.csv",
-        "table": output_dir / "summary.md",
-        "plot": output_dir / "loss_curves.png",
-    }
-    l2l_io.write_json(paths["json"], results)
-    l2l_io.write_text(paths["csv"], curves_csv(results))
-    l2l_io.write_text(paths["table"], format_table(results) + "\n")
+    paths = write_tables(output_dir, results, curves_csv(results), format_table(results))
+    paths["plot"] = Path(output_dir) / "loss_curves.png"
     figures.plot_loss_curves(results, paths["plot"])
     return paths

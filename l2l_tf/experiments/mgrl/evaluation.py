@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from l2l_tf import io as l2l_io
 from l2l_tf.errors import UserError
 from l2l_tf.experiments.mgrl.training import build_learner, final_return, run_curve
 from l2l_tf.experiments.mgrl.validation import validate
@@ -171,18 +170,11 @@ def curves_csv(results: dict) -> str:
 def write_results(results: dict, output_dir) -> dict:
     """Writes results.json, curves.csv, summary.md, returns.png and eta.png into `output_dir`."""
     from l2l_tf.reporting import rl_figures  # matplotlib only when plots are made
+    from l2l_tf.reporting.common import write_tables
 
-    output_dir = Path(output_dir)
-    paths = {
-        "json": output_dir / "results.json",
-        "csv": output_dir / "curves.csv",
-        "table": output_dir / "summary.md",
-        "returns": output_dir / "returns.png",
-        "eta": output_dir / "eta.png",
-    }
-    l2l_io.write_json(paths["json"], results)
-    l2l_io.write_text(paths["csv"], curves_csv(results))
-    l2l_io.write_text(paths["table"], format_table(results) + "\n")
+    paths = write_tables(output_dir, results, curves_csv(results), format_table(results))
+    paths["returns"] = Path(output_dir) / "returns.png"
+    paths["eta"] = Path(output_dir) / "eta.png"
     rl_figures.plot_returns(results, paths["returns"])
     rl_figures.plot_eta(results, paths["eta"])
     return paths
