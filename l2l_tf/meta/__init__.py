@@ -1,6 +1,7 @@
 """Meta-learners: what is learned and how its outer gradient is estimated."""
 
 from l2l_tf.meta.base import MetaLearner
+from l2l_tf.meta.es import PES, AntitheticES
 from l2l_tf.meta.imaml import IMAML
 from l2l_tf.meta.l2l import TruncatedBPTT
 from l2l_tf.meta.maml import FOMAML, MAML, MetaSGD
@@ -19,6 +20,7 @@ META_LEARNERS = {
 }
 
 __all__ = [
+    "AntitheticES",
     "FOMAML",
     "IMAML",
     "MAML",
@@ -27,6 +29,7 @@ __all__ = [
     "MetaLearner",
     "MetaOptimizer",
     "MetaSGD",
+    "PES",
     "Reptile",
     "TruncatedBPTT",
 ]
