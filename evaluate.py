@@ -3,6 +3,9 @@
 
     evaluate.py --workdir=DIR [--num_tasks=N --num_steps=T --seed=S --output_dir=OUT]
     evaluate.py --config=configs/NAME.py [--output_dir=OUT]   (baselines alone)
+    evaluate.py --pretrained=generalist --config=configs/NAME.py  (a shipped optimizer, untuned)
+    evaluate.py --pretrained=generalist --suite=configs/suite.py  (the held-out suite)
+    evaluate.py --workdir=DIR --suite=configs/suite.py            (a trained rule on the suite)
 
 With --workdir the config is DIR/config.json; its fields can still be overridden, for example
 --config.problem.dims=20, to test how the trained optimizer generalizes.
@@ -38,8 +41,21 @@ _SEED = flags.DEFINE_integer("seed", None, "Seed of the test tasks (default: con
 _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir",
     None,
-    "Where results go (default: DIR/eval; without --workdir, runs/baselines/NAME for "
-    "--config=configs/NAME.py).",
+    "Where results go (default: DIR/eval, DIR/suite with --suite; runs/baselines/NAME for "
+    "--config=configs/NAME.py alone; runs/pretrained/PRETRAINED/NAME with --pretrained).",
+)
+_PRETRAINED = flags.DEFINE_string(
+    "pretrained",
+    None,
+    "Evaluate a shipped optimizer (l2l_tf/pretrained/, e.g. generalist), untuned, on the "
+    "tasks of --config or of --suite.",
+)
+_SUITE = config_flags.DEFINE_config_file(
+    "suite",
+    None,
+    "A held-out suite (configs/suite.py[:quick]): every task against its tuned baselines; "
+    "with --pretrained or --workdir. A task-distribution run's --workdir uses "
+    "configs/suite.py by default.",
 )
 
 
@@ -60,11 +76,40 @@ _CONFIG = _define_config_flag(sys.argv)
 
 
 def _default_output_dir():
-    """None with --workdir (DIR/eval); runs/baselines/NAME for --config=configs/NAME.py."""
+    """None with --workdir (DIR/eval); runs/baselines/NAME for --config=configs/NAME.py;
+    runs/pretrained/PRETRAINED/NAME with --pretrained (NAME "suite" for --suite)."""
     if _WORKDIR.value:
         return None
-    config_file = (flag_value(sys.argv, "config") or "baselines").split(":", 1)[0]
-    return os.path.join("runs", "baselines", os.path.splitext(os.path.basename(config_file))[0])
+    if _SUITE.value is not None:
+        config_file = "suite"
+    else:
+        config_file = (flag_value(sys.argv, "config") or "baselines").split(":", 1)[0]
+    name = os.path.splitext(os.path.basename(config_file))[0]
+    if _PRETRAINED.value:
+        return os.path.join("runs", "pretrained", _PRETRAINED.value, name)
+    return os.path.join("runs", "baselines", name)
+
+
+def _suite_run(output_dir):
+    """--suite with --pretrained or --workdir."""
+    from l2l_tf import pretrained
+    from l2l_tf.errors import UserError
+    from l2l_tf.experiments.l2l.evaluation import evaluate_suite
+
+    if bool(_PRETRAINED.value) == bool(_WORKDIR.value):
+        raise UserError("--suite needs one of --pretrained=NAME or --workdir=DIR")
+    if _PRETRAINED.value:
+        name = _PRETRAINED.value
+        rule = pretrained.load(name)
+        evaluate_suite(
+            _SUITE.value, rule=rule, rule_name=f"pretrained:{name}", output_dir=output_dir
+        )
+    else:
+        evaluate_suite(
+            _SUITE.value,
+            workdir=_WORKDIR.value,
+            output_dir=output_dir or os.path.join(_WORKDIR.value, "suite"),
+        )
 
 
 def main(argv):
@@ -74,6 +119,11 @@ def main(argv):
     from l2l_tf.experiments import experiment_for
 
     def go():
+        output_dir = _OUTPUT_DIR.value or _default_output_dir()
+        if _SUITE.value is not None:
+            return _suite_run(output_dir)
+        if _PRETRAINED.value:
+            return _pretrained_run(output_dir)
         if _CONFIG.value is None:
             raise UserError("pass --workdir=DIR (a trained run) or --config=FILE (baselines alone)")
         if _WORKDIR.value and flag_value(sys.argv, "config") is not None:
@@ -82,13 +132,43 @@ def main(argv):
                 "(override fields with --config.FIELD=VALUE)"
             )
         apply_threads(_CONFIG.value)
+        extra = {}
+        if _CONFIG.value.get("problem", {}).get("name") == "distribution":
+            from configs import suite  # a task-distribution run is judged on the suite
+
+            extra["suite_config"] = suite.get_config()
         experiment_for(_CONFIG.value).evaluate(  # by config.meta.learner
             _CONFIG.value,
             workdir=_WORKDIR.value,
-            output_dir=_OUTPUT_DIR.value or _default_output_dir(),
+            output_dir=output_dir,
             num_tasks=_NUM_TASKS.value,
             num_steps=_NUM_STEPS.value,
             seed=_SEED.value,
+            **extra,
+        )
+
+    def _pretrained_run(output_dir):
+        from l2l_tf import pretrained
+        from l2l_tf.experiments import learner_name
+        from l2l_tf.experiments.l2l import evaluate
+
+        if _WORKDIR.value or _CONFIG.value is None:
+            raise UserError("--pretrained=NAME needs --config=FILE (the tasks), not --workdir")
+        if learner_name(_CONFIG.value) != "l2l":
+            raise UserError(
+                "--pretrained evaluates a learned optimizer: --config must be a "
+                "learned-optimizer config (meta.learner 'l2l')"
+            )
+        apply_threads(_CONFIG.value)
+        rule = pretrained.load(_PRETRAINED.value)
+        evaluate(
+            _CONFIG.value,
+            output_dir=output_dir,
+            num_tasks=_NUM_TASKS.value,
+            num_steps=_NUM_STEPS.value,
+            seed=_SEED.value,
+            rule=rule,
+            rule_name=f"pretrained:{_PRETRAINED.value}",
         )
 
     run_main(go)

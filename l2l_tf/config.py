@@ -160,6 +160,9 @@ ADDED_FIELDS = {
     "meta.beta2": 0.999,
     "meta.advantage_normalization": "none",
     "meta.condition_on": "reference",
+    "meta.estimator": "tbptt",
+    "meta.num_pairs": 4,
+    "meta.sigma": 0.01,
 }
 
 

@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from l2l_tf.errors import UserError
 from l2l_tf.optimizers.lstm import CoordinatewiseLSTM, LSTMState
+from l2l_tf.optimizers.mlp_rule import MLPRule
 
 #: The constructor fields of `CoordinatewiseLSTM` that define the rule's arithmetic.
 _RULE_FIELDS = (
@@ -48,9 +49,19 @@ _RULE_FIELDS = (
 )
 
 
-def _rule_weights(rule: CoordinatewiseLSTM) -> list[tf.Variable]:
+def _rule_weights(rule) -> list[tf.Variable]:
     # A fixed order (not trainable_variables' attribute-name order), for get_config().
+    if isinstance(rule, MLPRule):
+        return rule.weights
     return [*rule.kernels, *rule.biases, rule.out_kernel, rule.out_bias]
+
+
+def _build_rule(rule_config: dict):
+    """The rule of a `get_config()` dict: an MLPRule when it names one, else the LSTM."""
+    fields = dict(rule_config)
+    if fields.pop("name", "lstm") == "mlp_rule":
+        return MLPRule(**fields)
+    return CoordinatewiseLSTM(**fields)
 
 
 @keras.saving.register_keras_serializable(package="l2l_tf")
@@ -85,7 +96,7 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
         if rule is None:
             if rule_config is None:
                 raise UserError("LearnedOptimizer needs a rule (or rule_config and rule_weights)")
-            rule = CoordinatewiseLSTM(**rule_config)
+            rule = _build_rule(rule_config)
             if rule_weights is not None:
                 variables = _rule_weights(rule)
                 if len(rule_weights) != len(variables):
@@ -95,9 +106,13 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
                     )
                 for v, w in zip(variables, rule_weights):
                     v.assign(np.asarray(w, dtype=v.dtype.as_numpy_dtype).reshape(v.shape))
+        if isinstance(rule, MLPRule):
+            self.rule = rule
+            return
         if not isinstance(rule, CoordinatewiseLSTM):
             raise UserError(
-                f"LearnedOptimizer applies a CoordinatewiseLSTM, got {type(rule).__name__}"
+                "LearnedOptimizer applies a CoordinatewiseLSTM or an MLPRule, got "
+                f"{type(rule).__name__}"
             )
         if rule.stateful_features:
             raise UserError(
@@ -115,6 +130,19 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
                 "rule.rms_input=False only (one variable at a time, with no members axis)"
             )
         self.rule = rule
+
+    @classmethod
+    def pretrained(cls, name: str = "generalist", **kwargs) -> "LearnedOptimizer":
+        """The optimizer shipped in the package as `name` (`l2l_tf.pretrained.load`), for
+        `model.compile(optimizer=...)` with no meta-training.
+
+        Args:
+          name: a shipped optimizer (`l2l_tf.pretrained.names()`).
+          **kwargs: passed to the constructor (e.g. `learning_rate`, which scales its steps).
+        """
+        from l2l_tf import pretrained
+
+        return cls(pretrained.load(name), **kwargs)
 
     @classmethod
     def from_checkpoint(cls, prefix: str | Path, rule_config: dict, **kwargs) -> "LearnedOptimizer":
@@ -138,9 +166,10 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
         if not Path(f"{prefix}.index").is_file():
             raise UserError(f"no checkpoint at {str(prefix)!r} ({prefix}.index is missing)")
         rule = make_rule(rule_config)
-        if not isinstance(rule, CoordinatewiseLSTM):
+        if not isinstance(rule, (CoordinatewiseLSTM, MLPRule)):
             raise UserError(
-                f"rule.name must name a coordinatewise LSTM rule, got {rule_config.get('name')!r}"
+                "rule.name must name a coordinatewise LSTM or an MLP rule, got "
+                f"{rule_config.get('name')!r}"
             )
         try:
             tf.train.Checkpoint(rule=rule).read(str(prefix)).assert_consumed()
@@ -171,7 +200,7 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
 
         config = config_lib.load_workdir_config(workdir)
         rule = l2l_training.build_learned_rule(config)
-        if not isinstance(rule, CoordinatewiseLSTM):
+        if not isinstance(rule, (CoordinatewiseLSTM, MLPRule)):
             raise UserError(
                 f"{workdir}: rule.name {config.rule.name!r} is not a coordinatewise LSTM rule"
             )
@@ -183,6 +212,8 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
         if self.built:
             return
         super().build(variables)
+        if isinstance(self.rule, MLPRule):
+            return self._build_state_slots(variables)
         hidden, dtype = self.rule.hidden_size, self.rule.dtype.name
         self._lstm_h, self._lstm_c = [], []
         for variable in variables:
@@ -199,8 +230,40 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
                     ]
                 )
 
+    def _build_state_slots(self, variables):
+        """One slot per tensor of the rule's state for each variable (momenta, v, step).
+
+        The rule sees each variable with a leading members axis of size 1, the layout of
+        meta-training, so its per-tensor statistics are those of the variable."""
+        self._state_slots = []
+        for variable in variables:
+            state = self.rule.init([tf.zeros([1, *variable.shape], variable.dtype)])
+            self._state_slots.append(
+                [
+                    self.add_variable(
+                        tuple(t.shape), dtype=t.dtype.name, name=f"{_slot_prefix(variable)}_s{k}"
+                    )
+                    for k, t in enumerate(tf.nest.flatten(state))
+                ]
+            )
+
+    def _rule_state(self, variable):
+        index = self._get_variable_index(variable)
+        like = self.rule.init([tf.zeros([1, *variable.shape], variable.dtype)])
+        values = [tf.convert_to_tensor(s) for s in self._state_slots[index]]
+        return tf.nest.pack_sequence_as(like, values), self._state_slots[index]
+
     def update_step(self, gradient, variable, learning_rate):
-        """One rule step for one variable, carrying that variable's LSTM state."""
+        """One rule step for one variable, carrying that variable's rule state."""
+        if isinstance(self.rule, MLPRule):
+            gradient = tf.cast(tf.convert_to_tensor(gradient), variable.dtype)
+            state, slots = self._rule_state(variable)
+            value = tf.convert_to_tensor(variable)
+            (update,), state = self.rule.step([gradient[None]], state, [value[None]])
+            for slot, t in zip(slots, tf.nest.flatten(state)):
+                self.assign(slot, t)
+            self.assign_add(variable, tf.cast(learning_rate, variable.dtype) * update[0])
+            return
         index = self._get_variable_index(variable)
         h_slots, c_slots = self._lstm_h[index], self._lstm_c[index]
         gradient = tf.convert_to_tensor(gradient)  # densifies IndexedSlices
@@ -223,6 +286,10 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
+        if isinstance(self.rule, MLPRule):
+            config["rule_config"] = {**self.rule.config(), "dtype": self.rule.dtype.name}
+            config["rule_weights"] = [np.asarray(v.numpy()).tolist() for v in self.rule.weights]
+            return config
         config["rule_config"] = {f: getattr(self.rule, f) for f in _RULE_FIELDS}
         config["rule_config"]["dtype"] = self.rule.dtype.name
         config["rule_weights"] = [v.numpy().tolist() for v in _rule_weights(self.rule)]

@@ -143,7 +143,7 @@ def _load_path(path: Path) -> Dataset:
 @functools.lru_cache(maxsize=8)
 def _cached(kind: str, path: str, stamp: tuple, source: str) -> Dataset:
     del stamp  # part of the cache key only: a rewritten file is read again
-    loader = {"npz": _read_npz, "csv": _read_csv, "idx": _read_idx_dir}[kind]
+    loader = {"npz": _read_npz, "csv": _read_csv, "idx": read_idx_dir}[kind]
     arrays = loader(Path(path))
     return Dataset(*_check(arrays, path), source=source)
 
@@ -264,7 +264,7 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def _read_idx_dir(directory: Path) -> dict:
+def read_idx_dir(directory: Path) -> dict:
     arrays = {}
     for key, (prefix, kind, ndim) in IDX_FILES.items():
         path = _idx_file(directory, prefix, kind, ndim)

@@ -176,6 +176,10 @@ class DistributedTBPTT:
         self.trace_count = 0
         self.meta_step = tf.function(self._meta_step)
 
+    # The training loop's estimator interface, as TruncatedBPTT's (carry = params, rule_state).
+    start = TruncatedBPTT.start
+    advance = TruncatedBPTT.advance
+
     def _meta_step(self, params, rule_state, task, batch_seed, step0):
         self.trace_count += 1  # Python side effect: runs once per trace, not per call.
         shard = self.replica_learner.family

@@ -194,6 +194,19 @@ class TruncatedBPTT:
             grads = [g + d for g, d in zip(grads, out[len(inputs) :])]
         return meta_loss, grads, params, rule_state
 
+    # The estimator interface of the training loop (`experiments/l2l/training.py`): an
+    # episode's *carry* is what the estimator keeps between truncations. For truncated BPTT it
+    # is the optimizee's (params, rule_state); ES and PES (`meta/es.py`) carry their particles.
+
+    def start(self, params, rule_state):
+        """The carry at the start of an episode from theta_0 and the rule's initial state."""
+        return params, rule_state
+
+    def advance(self, carry, task, batch_seed, step0):
+        """One meta-update on the truncation starting at step `step0`: (new carry, metrics)."""
+        params, rule_state, metrics = self.meta_step(*carry, task, batch_seed, step0)
+        return (params, rule_state), metrics
+
     def _meta_step(self, params, rule_state, task, batch_seed, step0):
         """One compiled meta-update. Non-finite meta-losses or gradients are skipped."""
         self.trace_count += 1  # Python side effect: runs once per trace, not per call.

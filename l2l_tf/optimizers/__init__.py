@@ -9,6 +9,7 @@ from l2l_tf.errors import UserError, lookup
 from l2l_tf.optimizers.base import UpdateRule, apply_updates
 from l2l_tf.optimizers.hand import NAG, SGD, Adam, Momentum, RMSprop
 from l2l_tf.optimizers.lstm import CoordinatewiseLSTM
+from l2l_tf.optimizers.mlp_rule import MLPRule
 
 UPDATE_RULES = {
     "sgd": SGD,
@@ -17,6 +18,7 @@ UPDATE_RULES = {
     "rmsprop": RMSprop,
     "adam": Adam,
     "lstm": CoordinatewiseLSTM,
+    "mlp_rule": MLPRule,
 }
 
 #: The hand-designed baselines every learned rule is compared with, in report order.

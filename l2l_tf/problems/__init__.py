@@ -12,6 +12,7 @@ import ml_collections
 from l2l_tf.errors import UserError, lookup
 from l2l_tf.problems.base import TaskFamily
 from l2l_tf.problems.fewshot import FewShot
+from l2l_tf.problems.mlp import MLP, ConvNet
 from l2l_tf.problems.mnist import MNIST
 from l2l_tf.problems.quadratic import Quadratic
 from l2l_tf.problems.sinusoid import Sinusoid
@@ -21,6 +22,8 @@ TASK_FAMILIES = {
     "sinusoid": Sinusoid,
     "mnist": MNIST,
     "fewshot": FewShot,
+    "mlp": MLP,
+    "conv": ConvNet,
 }
 
 

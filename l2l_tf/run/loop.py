@@ -163,7 +163,8 @@ def train_loop(trainer: Trainer, workdir: Path, train_cfg, *, log=print) -> dict
     i = int(iteration.numpy())
     start_time = time.time()
     train_seconds, train_iters = 0.0, 0
-    window, window_iters, window_start, consecutive_skips = [], 0, time.time(), 0
+    # The window's rate counts the steps that did not trace (compiling is reported apart).
+    window, window_iters, window_seconds, consecutive_skips = [], 0, 0.0, 0
     if trainer.describe:
         log(trainer.describe)
     with workdir_lib.StopRequest() as stop:
@@ -176,14 +177,14 @@ def train_loop(trainer: Trainer, workdir: Path, train_cfg, *, log=print) -> dict
             if trainer.trace_count() > traces:  # tracing and compiling, reported apart
                 log(f"compiled the meta-step in {seconds:.1f}s")
                 l2l_io.append_jsonl(metrics_path, {"iteration": i + count, "compile_s": seconds})
-                window_start = time.time()
             else:
                 train_seconds += seconds
                 train_iters += count
+                window_seconds += seconds
+                window_iters += count
             i += count
             iteration.assign(i)
             window.append(out)
-            window_iters += count
             if skipped is not None:
                 skipped.assign_add(out["skipped"])
                 consecutive_skips = consecutive_skips + count if out["skipped"] == count else 0
@@ -196,9 +197,10 @@ def train_loop(trainer: Trainer, workdir: Path, train_cfg, *, log=print) -> dict
                     )
 
             if i % train_cfg.log_every == 0 or i == total:
-                elapsed = time.time() - window_start
                 record = {"iteration": i, **trainer.log_fields(window)}
-                record["iterations_per_s"] = window_iters / elapsed if elapsed > 0 else math.nan
+                record["iterations_per_s"] = (
+                    window_iters / window_seconds if window_seconds > 0 else math.nan
+                )
                 if skipped is not None:
                     record["skipped_updates"] = int(skipped.numpy())
                 record["wall_s"] = time.time() - start_time
@@ -212,7 +214,7 @@ def train_loop(trainer: Trainer, workdir: Path, train_cfg, *, log=print) -> dict
                 if skipped is not None:
                     line += f"  skipped {record['skipped_updates']}"
                 log(line + _eta(i, total, train_seconds, train_iters))
-                window, window_iters, window_start = [], 0, time.time()
+                window, window_iters, window_seconds = [], 0, 0.0
 
             if validation is not None and (i % train_cfg.eval_every == 0 or i == total):
                 val = validation.score(i)
@@ -226,7 +228,6 @@ def train_loop(trainer: Trainer, workdir: Path, train_cfg, *, log=print) -> dict
                     metrics_path, {"iteration": i, validation.key: val, "best": improved}
                 )
                 log(f"  {validation.describe(val)}" + ("  (new best, saved)" if improved else ""))
-                window_start = time.time()  # keep validation time out of the throughput figure
 
             if i % train_cfg.checkpoint_every == 0 or i == total:
                 save(i)

@@ -12,19 +12,23 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from l2l_tf import config as config_lib
 from l2l_tf import evaluation, seeding
+from l2l_tf.errors import UserError
 from l2l_tf.experiments.l2l.validation import validate
 from l2l_tf.meta import MetaOptimizer, TruncatedBPTT, distributed
 from l2l_tf.optimizers import make_rule
 from l2l_tf.optimizers.schedules import learning_rate_factor
 from l2l_tf.problems import make_task_family
+from l2l_tf.problems.distribution import FixedTasks, TaskDistribution
 from l2l_tf.run import loop
 from l2l_tf.run.workdir import WorkdirLock, prepare_workdir
 from l2l_tf.unroll import make_trajectory_fn
 
 
 class EpisodeState(tf.Module):
-    """Variables holding the params and rule state of the episode in progress.
+    """Variables holding the estimator's carry of the episode in progress (for truncated BPTT
+    the params and rule state).
 
     They are written only when a checkpoint is saved, so that a resumed run continues the
     interrupted episode exactly instead of starting a new one.
@@ -32,20 +36,44 @@ class EpisodeState(tf.Module):
 
     def __init__(self, params, rule_state):
         super().__init__(name="episode")
-        self.params = [tf.Variable(p, trainable=False) for p in params]
-        self._structure = rule_state
+        self.params = [tf.Variable(p, trainable=False) for p in tf.nest.flatten(params)]
         self.rule_state = [tf.Variable(t, trainable=False) for t in tf.nest.flatten(rule_state)]
 
-    def store(self, params, rule_state) -> None:
-        for v, t in zip(self.params, params):
-            v.assign(t)
-        for v, t in zip(self.rule_state, tf.nest.flatten(rule_state)):
+    def store(self, carry) -> None:
+        for v, t in zip(self.params + self.rule_state, tf.nest.flatten(carry)):
             v.assign(t)
 
-    def load(self):
-        params = [v.read_value() for v in self.params]
-        state = tf.nest.pack_sequence_as(self._structure, [v.read_value() for v in self.rule_state])
-        return params, state
+    def load(self, like):
+        """The stored carry, in the structure of `like`."""
+        values = [v.read_value() for v in self.params + self.rule_state]
+        return tf.nest.pack_sequence_as(like, values)
+
+
+class PackedEpisodeState(tf.Module):
+    """The carry of the episode in progress as one vector, for runs whose episodes differ in
+    shape (a `TaskDistribution`): the structure comes back from the episode's own start."""
+
+    def __init__(self, carry):
+        super().__init__(name="episode")
+        self.vector = tf.Variable(self._pack(carry), trainable=False, shape=tf.TensorShape([None]))
+
+    @staticmethod
+    def _pack(carry):
+        return tf.concat(
+            [tf.reshape(tf.cast(t, tf.float32), [-1]) for t in tf.nest.flatten(carry)], 0
+        )
+
+    def store(self, carry) -> None:
+        self.vector.assign(self._pack(carry))
+
+    def load(self, like):
+        leaves = tf.nest.flatten(like)
+        sizes = [int(t.shape.num_elements()) for t in leaves]
+        if sum(sizes) != int(tf.size(self.vector)):
+            raise UserError("the checkpointed episode does not match the run's task sequence")
+        parts = tf.split(self.vector.read_value(), sizes)
+        values = [tf.cast(tf.reshape(p, t.shape), t.dtype) for p, t in zip(parts, leaves)]
+        return tf.nest.pack_sequence_as(like, values)
 
 
 def build_learned_rule(config):
@@ -69,10 +97,9 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
     # First: a multi-worker strategy must exist before TensorFlow runs any operation.
     strategy = distributed.make_strategy(config.get("distribute", "none"))
     workdir = distributed.worker_workdir(strategy, workdir)
-    family = make_task_family(config.problem, config.get("data"))
-    if family.describe():
-        log(family.describe())
-    distributed.check_shardable(family, strategy)
+    tasks = build_tasks(config, log)
+    for _, family, _ in tasks.validation_tasks():
+        distributed.check_shardable(family, strategy)
     with distributed.scope(strategy):  # the meta-parameters are mirrored on every replica
         rule = build_learned_rule(config)
     meta_cfg = config.meta
@@ -82,65 +109,131 @@ def train(config, workdir, *, overwrite: bool = False, log=print) -> dict:
         meta_rule = make_rule({"name": meta_cfg.optimizer, "learning_rate": meta_cfg.learning_rate})
         with distributed.scope(strategy):
             meta_optimizer = MetaOptimizer(meta_rule, rule.trainable_variables)
-        learner = TruncatedBPTT(
+
+        def make_learner(family):
+            learner = make_estimator(config, family, rule, meta_optimizer)
+            if strategy is not None:
+                learner = distributed.DistributedTBPTT(strategy, learner)
+            return learner
+
+        episodes = Episodes(config, tasks, rule, meta_optimizer, make_learner)
+        return loop.train_loop(episodes.trainer(workdir), workdir, config.train, log=log)
+
+
+def build_tasks(config, log=print):
+    """The meta-training tasks of `config`: a `TaskDistribution` for problem.name =
+    "distribution", else the one family of `config.problem` with horizon meta.num_steps."""
+    if config.problem.get("name") == "distribution":
+        fields = {k: v for k, v in config.problem.items() if k != "name"}
+        try:
+            return TaskDistribution(**fields, log=log)
+        except TypeError as e:
+            raise UserError(f"problem 'distribution': {e}") from None
+    family = make_task_family(config.problem, config.get("data"))
+    if family.describe():
+        log(family.describe())
+    return FixedTasks(family, config.meta.num_steps)
+
+
+def make_estimator(config, family, rule, meta_optimizer):
+    """The meta-gradient estimator `meta.estimator` ("tbptt", "es" or "pes") for `family`."""
+    meta_cfg = config.meta
+    estimator = config_lib.added_field(config, "meta.estimator")
+    common = dict(
+        clip_grad_norm=meta_cfg.clip_grad_norm or None,
+        jit_compile=meta_cfg.jit_compile,
+        loss_transform=meta_cfg.loss_transform,
+    )
+    if estimator == "tbptt":
+        return TruncatedBPTT(
             family,
             rule,
             meta_optimizer,
             meta_cfg.unroll_length,
             second_derivatives=meta_cfg.second_derivatives,
-            clip_grad_norm=meta_cfg.clip_grad_norm or None,
-            jit_compile=meta_cfg.jit_compile,
             static_unroll=meta_cfg.static_unroll,
             recompute=meta_cfg.recompute,
-            loss_transform=meta_cfg.loss_transform,
+            **common,
         )
-        if strategy is not None:
-            learner = distributed.DistributedTBPTT(strategy, learner)
-        episodes = Episodes(config, family, rule, meta_optimizer, learner)
-        return loop.train_loop(episodes.trainer(workdir), workdir, config.train, log=log)
+    from l2l_tf.meta import es  # only runs that use them import the ES estimators
+
+    cls = {"es": es.AntitheticES, "pes": es.PES}[estimator]
+    return cls(
+        family,
+        rule,
+        meta_optimizer,
+        meta_cfg.unroll_length,
+        num_pairs=config_lib.added_field(config, "meta.num_pairs"),
+        sigma=config_lib.added_field(config, "meta.sigma"),
+        **common,
+    )
 
 
 class Episodes:
     """The meta-iterations of a learned-rule run: truncated unrolls of episodes of sampled tasks.
 
-    Meta-iteration i is unroll i % num_unrolls of episode i // num_unrolls, whose task, initial
-    parameters and minibatches come from the episode's stateless seed.
+    Episode e has a family and a horizon from `tasks.episode` (always the same ones for a fixed
+    family; sampled per episode for a `TaskDistribution`), and its task, initial parameters
+    and minibatches come from the episode's stateless seed. Its meta-iterations are its
+    horizon // unroll_length truncations, in order; each family gets its own estimator
+    (`make_learner`), all sharing the rule and the meta-optimizer.
     """
 
-    def __init__(self, config, family, rule, meta_optimizer, learner):
-        self.config, self.family, self.rule = config, family, rule
-        self.meta_optimizer, self.learner = meta_optimizer, learner
-        meta_cfg = config.meta
-        self.unroll_length = meta_cfg.unroll_length
-        self.num_unrolls = meta_cfg.num_steps // meta_cfg.unroll_length
-        self.task, self.init_seed, self.batch_seed, self.params, self.state = _start_episode(
-            family, rule, config.seed, 0
+    def __init__(self, config, tasks, rule, meta_optimizer, make_learner):
+        self.config, self.tasks, self.rule = config, tasks, rule
+        self.meta_optimizer, self.make_learner = meta_optimizer, make_learner
+        self.unroll_length = config.meta.unroll_length
+        self.learners = {}
+        self.starts = [0]  # first meta-iteration of each episode (extended on demand)
+        self.fixed = isinstance(tasks, FixedTasks)
+        self._begin(0)
+        self.episode_state = (
+            EpisodeState(*self.carry) if self.fixed else PackedEpisodeState(self.carry)
         )
-        self.episode_state = EpisodeState(self.params, self.state)
+
+    def learner(self, family):
+        key = id(family)
+        if key not in self.learners:
+            self.learners[key] = self.make_learner(family)
+        return self.learners[key]
+
+    def horizon(self, episode: int) -> tuple:
+        return self.tasks.episode(self.config.seed, episode, self.unroll_length)
+
+    def locate(self, iteration: int) -> tuple[int, int]:
+        """(episode, truncation within it) of meta-iteration `iteration`."""
+        while self.starts[-1] <= iteration:
+            _, steps = self.horizon(len(self.starts) - 1)
+            self.starts.append(self.starts[-1] + steps // self.unroll_length)
+        episode = int(np.searchsorted(self.starts, iteration, side="right")) - 1
+        return episode, iteration - self.starts[episode]
+
+    def _begin(self, episode: int) -> None:
+        """Starts episode `episode`: its family, task, seeds, theta_0 and estimator carry."""
+        self.family, self.num_steps = self.horizon(episode)
+        self.task, self.init_seed, self.batch_seed, params, state = _start_episode(
+            self.family, self.rule, self.config.seed, episode
+        )
+        self.carry = self.learner(self.family).start(params, state)
 
     def trainer(self, workdir) -> loop.Trainer:
-        config, meta_cfg, train_cfg = self.config, self.config.meta, self.config.train
-        val_fn = make_trajectory_fn(self.family, self.rule, meta_cfg.num_steps)
-        val_last_steps = train_cfg.val_last_steps
-
-        def score(i):
-            val, _ = evaluation.validation_score(
-                val_fn, self.family, config.seed, train_cfg.num_val_tasks, val_last_steps
-            )
-            return val
-
+        train_cfg = self.config.train
         validation = loop.Validation(
             key="val_final_loss_mean",
-            score=score,
+            score=self.validation_score(),
             module=self.rule,
             info=lambda i, val: {
                 "iteration": i,
                 "val_final_loss_mean": val,
                 "num_val_tasks": train_cfg.num_val_tasks,
-                "val_last_steps": val_last_steps,
+                "val_last_steps": train_cfg.val_last_steps,
             },
             describe=lambda val: f"validation final loss {val:.4g}",
         )
+        if self.fixed:
+            episodes = f"{self.num_steps // self.unroll_length} unrolls of {self.unroll_length}"
+        else:
+            episodes = f"sampled horizons, unrolls of {self.unroll_length}"
         return loop.Trainer(
             state={
                 "rule": self.rule,
@@ -156,47 +249,61 @@ class Episodes:
             scalars=("meta_loss", "mean_loss", "grad_norm"),
             validation=validation,
             after_restore=self.after_restore,
-            before_save=lambda: self.episode_state.store(self.params, self.state),
+            before_save=lambda: self.episode_state.store(self.carry),
             describe=(
                 f"meta-training {train_cfg.num_meta_iterations} meta-iterations "
-                f"({self.num_unrolls} unrolls of {self.unroll_length} steps per episode) in "
-                f"{workdir}"
+                f"({episodes} steps per episode) in {workdir}"
             ),
-            trace_count=lambda: self.learner.trace_count,
+            trace_count=lambda: sum(learner.trace_count for learner in self.learners.values()),
         )
 
+    def validation_score(self):
+        """score(iteration): the fixed family's validation score, or for a distribution the
+        mean over its validation specs of the log of each one's score (scale-free)."""
+        config, train_cfg = self.config, self.config.train
+        last = train_cfg.val_last_steps
+        specs = [
+            (family, make_trajectory_fn(family, self.rule, steps), min(last, steps + 1))
+            for _, family, steps in self.tasks.validation_tasks()
+        ]
+
+        def score(i):
+            del i
+            values = [
+                evaluation.validation_score(fn, family, config.seed, train_cfg.num_val_tasks, k)[0]
+                for family, fn, k in specs
+            ]
+            if self.fixed:
+                return values[0]
+            return float(np.mean(np.log(values)))
+
+        return score
+
     def after_restore(self, iteration: int) -> None:
-        """Continues the checkpointed episode: its task and seeds, and its saved params/state."""
-        episode = iteration // self.num_unrolls
-        self.task, self.init_seed, self.batch_seed, _, _ = _start_episode(
-            self.family, self.rule, self.config.seed, episode
-        )
-        self.params, self.state = self.episode_state.load()
+        """Continues the checkpointed episode: its task and seeds, and its saved carry."""
+        episode, _ = self.locate(iteration)
+        self._begin(episode)
+        self.carry = self.episode_state.load(self.carry)
 
     def step(self, start: int, count: int, total: int) -> dict:
         """Meta-iteration `start` (the loop's blocks are one unroll long: `count` is 1)."""
         del count
         meta_cfg = self.config.meta
-        episode, unroll = divmod(start, self.num_unrolls)
+        episode, unroll = self.locate(start)
         if unroll == 0:
-            self.task, self.init_seed, self.batch_seed, self.params, self.state = _start_episode(
-                self.family, self.rule, self.config.seed, episode
-            )
+            self._begin(episode)
         step0 = tf.constant(unroll * self.unroll_length, tf.int32)
         self.meta_optimizer.rule.learning_rate.assign(
             meta_cfg.learning_rate
-            * learning_rate_factor(
-                meta_cfg.lr_schedule, start, total, meta_cfg.final_lr_fraction
-            )
+            * learning_rate_factor(meta_cfg.lr_schedule, start, total, meta_cfg.final_lr_fraction)
         )
-        self.params, self.state, m = self.learner.meta_step(
-            self.params, self.state, self.task, self.batch_seed, step0
-        )
+        learner = self.learner(self.family)
+        self.carry, m = learner.advance(self.carry, self.task, self.batch_seed, step0)
         skipped = bool(m["skipped"])
         if skipped:
             # The optimizee is no longer finite: restart this episode's task from theta_0.
-            self.params = self.family.init_params(self.task, self.init_seed)
-            self.state = self.rule.init(self.params)
+            params = self.family.init_params(self.task, self.init_seed)
+            self.carry = learner.start(params, self.rule.init(params))
         return {
             "skipped": int(skipped),
             "mean_loss": float(m["mean_loss"]),

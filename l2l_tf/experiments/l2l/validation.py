@@ -6,6 +6,9 @@ from l2l_tf.meta.l2l import check_loss_transform
 from l2l_tf.optimizers import BASELINES, UPDATE_RULES
 from l2l_tf.optimizers.schedules import check_lr_schedule
 
+#: meta.estimator: truncated BPTT (meta/l2l.py), antithetic ES or PES (meta/es.py).
+ESTIMATORS = ("tbptt", "es", "pes")
+
 
 def validate(config) -> None:
     """Checks a learned-optimizer config; families and rules check their own in constructors.
@@ -29,6 +32,12 @@ def validate(config) -> None:
         config_lib.added_field(config, "meta.final_lr_fraction"),
     )
     config_lib.positive(config, "meta.clip_grad_norm", allow_zero=True)
+    estimator = config_lib.added_field(config, "meta.estimator")
+    if estimator not in ESTIMATORS:
+        raise UserError(f"meta.estimator must be one of {list(ESTIMATORS)}, got {estimator!r}")
+    if estimator != "tbptt":
+        if config_lib.added_field(config, "distribute") != "none":
+            raise UserError(f"distribute works with meta.estimator='tbptt' only, not {estimator!r}")
 
     if config.meta.optimizer not in UPDATE_RULES or UPDATE_RULES[config.meta.optimizer].learned:
         raise UserError(
