@@ -5,6 +5,8 @@
 #   ./runall.sh            the full experiments (the paper's settings; long)
 #   ./runall.sh --quick    each config's quick variant into runs/quick/ and results/quick/
 #   ./runall.sh --quick quadratic     only the named configs
+#   ./runall.sh generalist            the shipped generalist optimizer's run (under 2 hours)
+#                          and its held-out suite (configs/suite.py) into runs/generalist/suite
 #   ./runall.sh --mnist=long_unroll_rms_eqhead_lin
 #                          MNIST alone, from a variant of configs/mnist.py (README, MNIST),
 #                          into runs/mnist_VARIANT/mnist and results/mnist_VARIANT/
@@ -24,7 +26,7 @@ for arg in "$@"; do
   case "$arg" in
     --quick) variant=":quick"; runs_dir="runs/quick"; results_dir="results/quick"; gen_steps=40 ;;
     --mnist=*) mnist_variant="${arg#--mnist=}" ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     -*) echo "error: unknown option $arg (valid: --quick, --mnist=VARIANT)" >&2; exit 2 ;;
     *) names+=("$arg") ;;
   esac
@@ -47,7 +49,8 @@ fi
 if [ ${#names[@]} -eq 0 ]; then
   for f in configs/*.py; do
     name=$(basename "$f" .py)
-    [ "$name" = "__init__" ] || names+=("$name")
+    # suite.py is the generalist's held-out suite, evaluated after it (not a training config).
+    [ "$name" = "__init__" ] || [ "$name" = "suite" ] || names+=("$name")
   done
 fi
 
@@ -60,7 +63,14 @@ for name in "${names[@]}"; do
   [ "$name" = mnist ] && [ -n "${mnist_variant:-}" ] && config="configs/mnist.py:$mnist_variant"
   python train_optimizer.py --config="$config" --workdir="$workdir"
   echo "=== $name: evaluating"
-  python evaluate.py --workdir="$workdir"
+  if [ "$name" = generalist ]; then
+    # Trained on a task distribution: judged on the held-out suite, untuned, against
+    # baselines tuned per task. The best checkpoint then ships as l2l_tf/pretrained/generalist
+    # with `python scripts/export_pretrained.py --workdir=runs/generalist` (docs/generalist.md).
+    python evaluate.py --workdir="$workdir" --suite="configs/suite.py$variant"
+  else
+    python evaluate.py --workdir="$workdir"
+  fi
   if [ "$name" = mnist ]; then
     # Figure 5 of the paper: the optimizer trained on the 20-unit sigmoid MLP for 100 steps,
     # tested for longer, on a wider and a deeper MLP, and with ReLU activations.

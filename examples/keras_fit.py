@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Trains one small Keras MLP with a trained optimizer and one with Adam, side by side.
 
+    python examples/keras_fit.py --pretrained=generalist           # the shipped optimizer
     python examples/keras_fit.py --workdir=runs/quadratic          # a trained work directory
     python examples/keras_fit.py                                   # trains a quick one first
 
@@ -21,13 +22,17 @@ quiet_tensorflow()
 from absl import app, flags, logging  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Trained work directory (train_optimizer.py).")
+_PRETRAINED = flags.DEFINE_string(
+    "pretrained", None, "A shipped optimizer (l2l_tf/pretrained/, e.g. generalist) instead."
+)
+_ACTIVATION = flags.DEFINE_string("activation", "sigmoid", "The hidden layer's activation.")
 _TRAIN_DIR = flags.DEFINE_string(
     "train_dir", "runs/keras_fit_quadratic", "Where the quick run goes when --workdir is unset."
 )
 _DATA = flags.DEFINE_enum("data", "mnist5k", ["mnist5k", "synthetic"], "The data set.")
 _EPOCHS = flags.DEFINE_integer("epochs", 5, "Training epochs.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Minibatch size.")
-_HIDDEN = flags.DEFINE_integer("hidden", 20, "Hidden units of the MLP (sigmoid, as in the paper).")
+_HIDDEN = flags.DEFINE_integer("hidden", 20, "Hidden units of the MLP (20, as in the paper).")
 _ADAM_LR = flags.DEFINE_float("adam_lr", 1e-3, "Adam's learning rate.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the data split and the initial weights.")
 
@@ -83,20 +88,28 @@ def main(argv):
     def run():
         import keras
 
+        from l2l_tf.errors import UserError
         from l2l_tf.keras import LearnedOptimizer
 
-        workdir = trained_workdir(_WORKDIR.value, _TRAIN_DIR.value)
+        if _PRETRAINED.value and _WORKDIR.value:
+            raise UserError("pass --pretrained or --workdir, not both")
+        if _PRETRAINED.value:
+            learned = LearnedOptimizer.pretrained(_PRETRAINED.value)
+            source = f"the shipped {_PRETRAINED.value!r}"
+        else:
+            source = trained_workdir(_WORKDIR.value, _TRAIN_DIR.value)
+            learned = LearnedOptimizer.from_workdir(source)
         x, y, x_test, y_test = load_data(_DATA.value, _SEED.value)
         keras.utils.set_random_seed(_SEED.value)
         template = keras.Sequential(
             [
                 keras.Input(x.shape[1:]),
-                keras.layers.Dense(_HIDDEN.value, activation="sigmoid"),
+                keras.layers.Dense(_HIDDEN.value, activation=_ACTIVATION.value),
                 keras.layers.Dense(10),
             ]
         )
         optimizers = {
-            "learned": LearnedOptimizer.from_workdir(workdir),
+            "learned": learned,
             "adam": keras.optimizers.Adam(_ADAM_LR.value),
         }
         histories, accuracy = {}, {}
@@ -112,7 +125,7 @@ def main(argv):
             history = model.fit(x, y, batch_size=_BATCH_SIZE.value, epochs=_EPOCHS.value, verbose=0)
             histories[name] = history.history["loss"]
             accuracy[name] = model.evaluate(x_test, y_test, verbose=0)[1]
-        print(f"data {_DATA.value} ({len(x)} train, {len(x_test)} test), optimizer from {workdir}")
+        print(f"data {_DATA.value} ({len(x)} train, {len(x_test)} test), optimizer from {source}")
         print("epoch  learned loss  adam loss")
         for epoch, (a, b) in enumerate(zip(histories["learned"], histories["adam"]), 1):
             print(f"{epoch:5d}  {a:12.4f}  {b:9.4f}")

@@ -170,14 +170,18 @@ def numpy_rule_step(rule, weights, grads, params, state):
         h = np.maximum(h @ k + b, 0)
     out = h @ weights[2 * n] + weights[2 * n + 1]
     s = rule.max_log_scale * np.tanh(out[:, 1] / rule.max_log_scale)
-    step = -np.exp(weights[-1] + s) * (np.concatenate(nominal) + out[:, 0])
+    d = out[:, 0]
+    if rule.max_direction:
+        d = rule.max_direction * np.tanh(d / rule.max_direction)
+    step = -np.exp(weights[-1] + s) * (np.concatenate(nominal) + d)
     sizes = np.cumsum([g.size for g in grads])[:-1]
     updates = [u.reshape(g.shape) for u, g in zip(np.split(step, sizes), grads)]
     return updates, (momenta, v, t)
 
 
-def test_mlp_rule_matches_numpy_reference():
-    rule = MLPRule(hidden_size=5, seed=3, dtype=tf.float64)
+@pytest.mark.parametrize("max_direction", [0.0, 0.7])
+def test_mlp_rule_matches_numpy_reference(max_direction):
+    rule = MLPRule(hidden_size=5, max_direction=max_direction, seed=3, dtype=tf.float64)
     rng = np.random.default_rng(0)
     for w in rule.weights:  # non-zero outputs, so the network's part is tested too
         w.assign(0.5 * rng.normal(size=w.shape))
@@ -209,11 +213,12 @@ def test_untrained_mlp_rule_is_adam_and_scale_free():
     a, _ = adam.step(grads, adam.init(params), params)
     np.testing.assert_allclose(u[0].numpy(), a[0].numpy(), rtol=1e-5, atol=1e-9)
     # Features do not change when the loss is scaled (gradients x 1000).
-    x1, _ = rule.features(grads[0], params[0], [grads[0]] * 4, tf.square(grads[0]), 1.0)
-    x2, _ = rule.features(
-        1e3 * grads[0], params[0], [1e3 * grads[0]] * 4, tf.square(1e3 * grads[0]), 1.0
-    )
-    np.testing.assert_allclose(x1.numpy(), x2.numpy(), rtol=1e-4, atol=1e-6)
+    g = grads[0]
+    x1, c1, n1 = rule.features(g, params[0], [g] * 4, tf.square(g), 1.0)
+    x2, c2, n2 = rule.features(1e3 * g, params[0], [1e3 * g] * 4, tf.square(1e3 * g), 1.0)
+    for a, b in ((x1, x2), (c1, c2), (n1, n2)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+    assert x1.shape == (30, 7) and c1.shape == (5,)
 
 
 def test_factored_second_moment_is_exact_for_rank_one():
@@ -243,8 +248,10 @@ def rule_weights(workdir, config):
     return [v.numpy() for v in rule.weights]
 
 
-def test_distribution_run_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("estimator", ["tbptt", "pes"])
+def test_distribution_run_resumes_exactly(tmp_path, estimator):
     config = generalist.get_config("quick")
+    config.meta.estimator = estimator  # PES carries its particles through the checkpoint
     config.train.checkpoint_every = 12
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     l2l_training.train(config, straight, log=quiet)
@@ -313,3 +320,46 @@ def test_shipped_generalist_loads():
     (u,), _ = rule.step(grads, rule.init(params), params)
     assert np.all(np.isfinite(u.numpy())) and 0 < float(tf.reduce_max(tf.abs(u))) < 1.0
     assert math.isfinite(meta["validation_score"])
+
+
+# --- the mains --------------------------------------------------------------------------------
+
+
+def test_evaluate_pretrained_on_a_config_and_on_the_suite(tmp_path):
+    from tests.test_cli import TINY, error_line, run
+
+    out = tmp_path / "quadratic"
+    proc = run(
+        "evaluate.py",
+        "--pretrained=generalist",
+        "--config=configs/quadratic.py:quick",
+        *[a for a in TINY if a.startswith("--config.problem") or a.startswith("--config.eval")],
+        "--num_tasks=4",
+        "--num_steps=10",
+        f"--output_dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["rule"] == "pretrained:generalist"
+    assert {"learned", "sgd", "adam"} <= set(results["optimizers"])
+
+    out = tmp_path / "suite"
+    proc = run(
+        "evaluate.py",
+        "--pretrained=generalist",
+        "--suite=configs/suite.py:quick",
+        f"--output_dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["rule"] == "pretrained:generalist"
+    assert (out / "summary.md").read_text().count("\n| ") == len(suite.QUICK_TASKS) + 1
+
+    for args, message in (
+        (["--pretrained=nope", "--config=configs/quadratic.py:quick"], "no shipped optimizer"),
+        (["--suite=configs/suite.py:quick"], "--suite needs one of --pretrained"),
+        (["--pretrained=generalist"], "--pretrained=NAME needs --config=FILE"),
+    ):
+        proc = run("evaluate.py", *args, f"--output_dir={tmp_path / 'x'}")
+        assert proc.returncode == 2
+        assert error_line(proc).startswith("error: ") and message in error_line(proc)

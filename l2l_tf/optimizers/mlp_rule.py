@@ -24,9 +24,11 @@ maps the features to a direction correction d and a log-magnitude s, and the upd
     u = -exp(log_lr) * exp(s) * (m_hat_0.9 / (sqrt(v_hat) + eps) + d),   s = S tanh(s_raw / S)
 
 (S = `max_log_scale`): direction times magnitude, where the magnitude spans exp(+-S) around the
-learned global rate exp(log_lr). The output layer starts at zero, so the untrained rule is Adam
-with learning rate `learning_rate` (beta1 = 0.9, beta2 = `beta2`); meta-training learns where to
-depart from it.
+learned global rate exp(log_lr). With `max_direction` = M > 0 the correction is bounded the
+same way, d = M tanh(d_raw / M) (0: unbounded); bounded outputs keep an early meta-training
+rule from taking the huge steps that make episodes diverge (docs/generalist.md). The output
+layer starts at zero, so the untrained rule is Adam with learning rate `learning_rate`
+(beta1 = 0.9, beta2 = `beta2`); meta-training learns where to depart from it.
 
 The rule keeps its state per tensor (no flattening): momenta, v and the step count. Because it
 is written on an explicit weight list (`apply`), estimators that perturb the weights (ES, PES)
@@ -87,6 +89,7 @@ class MLPRule(UpdateRule):
         inputs=INPUT_GROUPS,
         learning_rate: float = 1e-3,
         max_log_scale: float = 5.0,
+        max_direction: float = 0.0,
         eps: float = 1e-8,
         seed: int = 0,
         dtype: tf.DType = tf.float32,
@@ -121,6 +124,11 @@ class MLPRule(UpdateRule):
         self.inputs = tuple(g for g in INPUT_GROUPS if g in inputs)
         self.learning_rate = float(learning_rate)
         self.max_log_scale, self.eps = float(max_log_scale), float(eps)
+        if isinstance(max_direction, bool) or not 0 <= max_direction < math.inf:
+            raise UserError(
+                f"rule.max_direction must be 0 (unbounded) or positive, got {max_direction!r}"
+            )
+        self.max_direction = float(max_direction)
         self.dtype = tf.as_dtype(dtype)
         self.num_inputs = sum(self.group_width(g) for g in self.inputs)
 
@@ -159,6 +167,7 @@ class MLPRule(UpdateRule):
             "inputs": list(self.inputs),
             "learning_rate": self.learning_rate,
             "max_log_scale": self.max_log_scale,
+            "max_direction": self.max_direction,
             "eps": self.eps,
         }
 
@@ -172,7 +181,12 @@ class MLPRule(UpdateRule):
         return self.apply([tf.convert_to_tensor(w) for w in self.weights], grads, state, params)
 
     def features(self, g, p, momenta, v, t):
-        """[size, num_inputs] features of one tensor (module docstring) and Adam's direction."""
+        """One tensor's features (module docstring) and Adam's direction.
+
+        Returns:
+          ([size, k] per-coordinate features, [c] features shared by the tensor's coordinates
+          (time, bias: the last groups), [size] nominal direction).
+        """
         v_hat = v / (1.0 - self.beta2**t)
         scale = 1.0 / (tf.sqrt(v_hat) + self.eps)
         m_hat = [m / (1.0 - b**t) for m, b in zip(momenta, self.betas)]
@@ -189,13 +203,17 @@ class MLPRule(UpdateRule):
             tiny = np.finfo(p.dtype.as_numpy_dtype).tiny
             rms = tf.sqrt(tf.reduce_mean(tf.square(p), axis=_axes(p), keepdims=True) + tiny)
             columns.append(p / rms)
-        flat = [tf.reshape(c, [-1]) for c in columns]
-        size = int(g.shape.num_elements())
+        shared = []
         if "time" in self.inputs:
-            flat += [tf.fill([size], tf.tanh(t / s)) for s in self.time_scales]
+            shared += [tf.tanh(t / s) for s in self.time_scales]
         if "bias" in self.inputs:
-            flat.append(tf.fill([size], tf.cast(g.shape.rank == 2, g.dtype)))
-        return tf.stack(flat, axis=1), tf.reshape(nominal, [-1])
+            shared.append(tf.constant(float(g.shape.rank == 2), g.dtype))
+        size = int(g.shape.num_elements())
+        x = tf.stack([tf.reshape(c, [-1]) for c in columns], axis=1) if columns else None
+        if x is None:
+            x = tf.zeros([size, 0], g.dtype)
+        shared = tf.stack(shared) if shared else tf.zeros([0], g.dtype)
+        return x, shared, tf.reshape(nominal, [-1])
 
     def apply(self, weights, grads, state, params):
         """One step with meta-parameters `weights` (the order of `self.weights`).
@@ -214,16 +232,24 @@ class MLPRule(UpdateRule):
             tuple(b * m + (1.0 - b) * g for m, g in zip(ms, grads))
             for b, ms in zip(self.betas, state.momenta)
         )
-        feats, nominals = [], []
+        # The first layer on each tensor: its per-coordinate features times their rows of the
+        # kernel, plus its shared features' product with theirs, a bias computed once per
+        # tensor (the same sum as one matmul on all features, without [size] copies of them).
+        first, nominals = [], []
         for i, (g, p) in enumerate(zip(grads, params)):
-            x, nominal = self.features(g, p, [ms[i] for ms in momenta], v[i], t)
-            feats.append(x)
+            x, shared, nominal = self.features(g, p, [ms[i] for ms in momenta], v[i], t)
+            k = int(x.shape[1])
+            bias = tf.linalg.matvec(kernels[0][k:], shared, transpose_a=True) + biases[0]
+            first.append(tf.matmul(x, kernels[0][:k]) + bias)
             nominals.append(nominal)
-        h = tf.concat(feats, axis=0)
-        for kernel, bias in zip(kernels, biases):
+        h = tf.nn.relu(tf.concat(first, axis=0))
+        for kernel, bias in zip(kernels[1:], biases[1:]):
             h = tf.nn.relu(tf.matmul(h, kernel) + bias)
         out = tf.matmul(h, out_kernel) + out_bias
-        direction = tf.concat(nominals, axis=0) + out[:, 0]
+        correction = out[:, 0]
+        if self.max_direction > 0:
+            correction = self.max_direction * tf.tanh(correction / self.max_direction)
+        direction = tf.concat(nominals, axis=0) + correction
         log_scale = self.max_log_scale * tf.tanh(out[:, 1] / self.max_log_scale)
         step = -tf.exp(log_lr + log_scale) * direction
         sizes = [int(g.shape.num_elements()) for g in grads]
