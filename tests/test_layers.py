@@ -22,6 +22,7 @@ LAYERS = {
     "problems": 3,
     "optimizers": 3,
     "unroll": 4,
+    "pretrained": 4,  # shipped rules: built from optimizers/ alone
     "rl": 4,
     "meta": 5,
     "evaluation": 6,
