@@ -50,6 +50,12 @@ _PRETRAINED = flags.DEFINE_string(
     "Evaluate a shipped optimizer (l2l_tf/pretrained/, e.g. generalist), untuned, on the "
     "tasks of --config or of --suite.",
 )
+_BASELINES_FROM = flags.DEFINE_string(
+    "baselines_from",
+    None,
+    "With --suite: an earlier suite output directory whose tuned baselines are reused for "
+    "the tasks whose spec and eval settings match (the baselines do not depend on the rule).",
+)
 _SUITE = config_flags.DEFINE_config_file(
     "suite",
     None,
@@ -102,13 +108,18 @@ def _suite_run(output_dir):
         name = _PRETRAINED.value
         rule = pretrained.load(name)
         evaluate_suite(
-            _SUITE.value, rule=rule, rule_name=f"pretrained:{name}", output_dir=output_dir
+            _SUITE.value,
+            rule=rule,
+            rule_name=f"pretrained:{name}",
+            output_dir=output_dir,
+            baselines_from=_BASELINES_FROM.value,
         )
     else:
         evaluate_suite(
             _SUITE.value,
             workdir=_WORKDIR.value,
             output_dir=output_dir or os.path.join(_WORKDIR.value, "suite"),
+            baselines_from=_BASELINES_FROM.value,
         )
 
 

@@ -11,6 +11,11 @@ log-uniform in 100-1000 steps. The rule is `mlp_rule` (l2l_tf/optimizers/mlp_rul
 starts as Adam at 1e-3 and learns a per-parameter correction of its direction and step size.
 The validation specs below choose the best checkpoint; their widths (24, 48, 96) are never
 sampled in meta-training. The held-out suite that judges the result is configs/suite.py.
+
+These defaults are the run that ships as l2l_tf/pretrained/generalist (chosen among four on
+validation tasks, docs/generalist.md); the runner-up bounds the rule's outputs and meta-learns
+more slowly: --config.rule.max_log_scale=3 --config.rule.max_direction=1
+--config.meta.learning_rate=1e-3.
 """
 
 import ml_collections
@@ -60,8 +65,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.rule.time_scales = (10.0, 100.0, 1000.0, 10000.0)
     c.rule.inputs = ("grad", "momenta", "factored", "param", "time", "bias")
     c.rule.learning_rate = 1e-2  # the untrained rule is Adam at this rate
-    c.rule.max_log_scale = 3.0  # steps within exp(+-3) of the learned global rate
-    c.rule.max_direction = 1.0  # the direction correction is bounded to +-1
+    c.rule.max_log_scale = 5.0  # steps within exp(+-5) of the learned global rate
+    c.rule.max_direction = 0.0  # 0: the direction correction is unbounded
 
     c.meta = ml_collections.ConfigDict()
     c.meta.estimator = "tbptt"  # or "es", "pes" (l2l_tf/meta/es.py)
@@ -71,7 +76,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.meta.unroll_length = 50
     c.meta.second_derivatives = False
     c.meta.optimizer = "adam"
-    c.meta.learning_rate = 1e-3
+    c.meta.learning_rate = 3e-3
     c.meta.lr_schedule = "cosine"
     c.meta.final_lr_fraction = 0.1
     c.meta.clip_grad_norm = 1.0

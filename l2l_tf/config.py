@@ -163,6 +163,7 @@ ADDED_FIELDS = {
     "meta.estimator": "tbptt",
     "meta.num_pairs": 4,
     "meta.sigma": 0.01,
+    "rule.max_direction": 0.0,
 }
 
 

@@ -140,9 +140,14 @@ def evaluate_rules(
     num_tasks: int,
     num_steps: int,
     seed: int,
+    reuse: dict | None = None,
     log=print,
 ) -> dict:
     """Runs the learned rule (if given) and every tuned baseline on the same test tasks.
+
+    `reuse` maps baseline names to their entries of an earlier results dict for the same
+    family, tasks, steps, seed and eval settings (the caller checks that); those baselines are
+    not run again.
 
     Returns:
       The results dictionary written to results.json (see `write_results`).
@@ -155,6 +160,10 @@ def evaluate_rules(
         optimizers[LEARNED] = {"learning_rate": None, **summarize(losses, metrics)}
         log(f"  {LEARNED:9s}              {_log_line(optimizers[LEARNED], start)}")
     for name in config.eval.baselines:
+        if reuse and name in reuse:
+            optimizers[name] = reuse[name]
+            log(f"  {name:9s} lr={reuse[name]['learning_rate']:<8.3g} (reused)")
+            continue
         start = time.time()
         rule = make_rule({"name": name})
         fn = make_trajectory_fn(family, rule, num_steps)

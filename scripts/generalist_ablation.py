@@ -26,19 +26,6 @@ from l2l_tf.run.workdir import restore_best
 from l2l_tf.unroll import make_trajectory_fn
 
 
-def group_rows(rule, group):
-    """Row indices of `group` in the first layer's kernel (per-coordinate groups first)."""
-    per_coordinate = [g for g in rule.inputs if g not in ("time", "bias")]
-    order = per_coordinate + [g for g in rule.inputs if g in ("time", "bias")]
-    start = 0
-    for g in order:
-        width = rule.group_width(g)
-        if g == group:
-            return list(range(start, start + width))
-        start += width
-    return []
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", required=True)
@@ -57,7 +44,7 @@ def main():
     print("|---|---|---|")
     for group in ("none", *[g for g in INPUT_GROUPS if g in rule.inputs], "all"):
         kernel = trained.copy()
-        rows = range(len(kernel)) if group == "all" else group_rows(rule, group)
+        rows = range(len(kernel)) if group == "all" else rule.input_rows(group)
         kernel[list(rows)] = 0.0
         rule.kernels[0].assign(kernel)
         scores = [

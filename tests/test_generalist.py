@@ -304,6 +304,18 @@ def test_export_load_and_suite(tmp_path):
     s = on_disk["summary"]
     assert s["beats_best"] == sum(t["learned"] < t["best"] for t in on_disk["tasks"])
 
+    # A second rule reuses the first evaluation's tuned baselines, unchanged.
+    lines = []
+    again = l2l_evaluation.evaluate_suite(
+        suite.get_config("quick"), rule=MLPRule(hidden_size=2), rule_name="untrained",
+        output_dir=tmp_path / "again", baselines_from=tmp_path / "suite", log=lines.append,
+    )
+    assert sum("(reused)" in line for line in lines) == 2 * len(suite.QUICK_TASKS)
+    for a, b in zip(results["tasks"], again["tasks"]):
+        assert {k: v for k, v in a["scores"].items() if k != "learned"} == {
+            k: v for k, v in b["scores"].items() if k != "learned"
+        }
+
 
 def test_shipped_generalist_loads():
     if "generalist" not in pretrained.names():
@@ -363,3 +375,70 @@ def test_evaluate_pretrained_on_a_config_and_on_the_suite(tmp_path):
         proc = run("evaluate.py", *args, f"--output_dir={tmp_path / 'x'}")
         assert proc.returncode == 2
         assert error_line(proc).startswith("error: ") and message in error_line(proc)
+
+
+# --- Keras --------------------------------------------------------------------------------------
+
+
+def test_keras_optimizer_runs_the_mlp_rule_exactly():
+    import keras
+
+    from l2l_tf.keras import LearnedOptimizer
+
+    rule = MLPRule(hidden_size=6, max_direction=1.0, seed=1)
+    rng = np.random.default_rng(0)
+    for w in rule.weights:
+        w.assign(0.3 * rng.normal(size=w.shape).astype("float32"))
+    optimizer = LearnedOptimizer(rule)
+    w = keras.Variable(rng.normal(size=(5, 3)).astype("float32"))
+    b = keras.Variable(np.zeros(3, "float32"))
+    # The rule's own step, on the variables with a members axis of 1 (meta-training's layout).
+    params = [tf.constant(w.numpy())[None], tf.constant(b.numpy())[None]]
+    state = rule.init(params)
+    for _ in range(3):
+        grads = [rng.normal(size=(5, 3)).astype("float32"), rng.normal(size=3).astype("float32")]
+        optimizer.apply_gradients(zip([tf.constant(g) for g in grads], [w, b]))
+        updates, state = rule.step([tf.constant(g)[None] for g in grads], state, params)
+        params = [p + u for p, u in zip(params, updates)]
+    np.testing.assert_allclose(w.numpy(), params[0][0].numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(b.numpy(), params[1][0].numpy(), rtol=1e-5, atol=1e-7)
+    restored = LearnedOptimizer.from_config(optimizer.get_config())
+    assert isinstance(restored.rule, MLPRule) and restored.rule.config() == rule.config()
+    for a, c in zip(rule.weights, restored.rule.weights):
+        np.testing.assert_array_equal(a.numpy(), c.numpy())
+
+
+def test_keras_fit_with_the_shipped_optimizer_lowers_the_loss():
+    import keras
+
+    from l2l_tf.keras import LearnedOptimizer
+
+    data = classification.load_classification("digits")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)]
+    )
+    model.compile(
+        optimizer=LearnedOptimizer.pretrained("generalist"),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    history = model.fit(data.x_train, data.y_train, batch_size=64, epochs=2, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * math.log(10)
+
+
+def test_rule_without_inputs_is_the_rule_with_those_inputs_at_zero():
+    rule = MLPRule(hidden_size=4, seed=2, dtype=tf.float64)
+    rng = np.random.default_rng(1)
+    for w in rule.weights:
+        w.assign(0.5 * rng.normal(size=w.shape))
+    smaller = rule.without_inputs(("grad", "factored"))
+    assert smaller.inputs == ("momenta", "param", "time", "bias")
+    kernel = rule.kernels[0].numpy()
+    kernel[rule.input_rows("grad") + rule.input_rows("factored")] = 0.0
+    rule.kernels[0].assign(kernel)
+    params = [tf.constant(rng.normal(size=(1, 4, 3)))]
+    grads = [tf.constant(rng.normal(size=(1, 4, 3)))]
+    a, _ = rule.step(grads, rule.init(params), params)
+    b, _ = smaller.step(grads, smaller.init(params), params)
+    np.testing.assert_allclose(a[0].numpy(), b[0].numpy(), rtol=1e-12)
+    assert rule.input_rows("time") == [7, 8, 9, 10] and smaller.input_rows("grad") == []

@@ -48,6 +48,7 @@ from l2l_tf.optimizers.base import UpdateRule
 #: Feature groups, in input order; the width of each is given by `MLPRule.group_width`.
 INPUT_GROUPS = ("grad", "momenta", "factored", "param", "time", "bias")
 NOMINAL_BETA1 = 0.9  # the Adam direction the update is built around
+SHARED_GROUPS = ("time", "bias")  # one value per tensor, folded into the first layer's bias
 
 
 class MLPRuleState(NamedTuple):
@@ -149,6 +150,33 @@ class MLPRule(UpdateRule):
 
     def group_width(self, group: str) -> int:
         return {"momenta": len(self.betas), "time": len(self.time_scales)}.get(group, 1)
+
+    def input_rows(self, group: str) -> list[int]:
+        """Rows of the first layer's kernel that read input group `group` ([] if not used).
+
+        Per-coordinate groups come first, then the groups shared by a tensor (time, bias)."""
+        order = [g for g in self.inputs if g not in SHARED_GROUPS]
+        order += [g for g in self.inputs if g in SHARED_GROUPS]
+        start = 0
+        for g in order:
+            width = self.group_width(g)
+            if g == group:
+                return list(range(start, start + width))
+            start += width
+        return []
+
+    def without_inputs(self, groups) -> "MLPRule":
+        """A copy of this rule that does not read `groups`: the same function as this one with
+        those inputs held at zero (their first-layer rows are dropped, the rest copied)."""
+        config = self.config()
+        del config["name"]
+        config["inputs"] = [g for g in self.inputs if g not in groups]
+        rule = MLPRule(**config, dtype=self.dtype)
+        keep = [r for g in rule.inputs for r in self.input_rows(g)]
+        rule.kernels[0].assign(tf.gather(self.kernels[0], keep))
+        for new, old in zip(rule.weights[1:], self.weights[1:]):
+            new.assign(old)
+        return rule
 
     @property
     def weights(self) -> list[tf.Variable]:

@@ -87,7 +87,14 @@ def evaluate(
 
 
 def evaluate_suite(
-    suite_config, *, rule=None, rule_name=None, workdir=None, output_dir, log=print
+    suite_config,
+    *,
+    rule=None,
+    rule_name=None,
+    workdir=None,
+    output_dir,
+    baselines_from=None,
+    log=print,
 ) -> dict:
     """The held-out suite (`experiments.l2l.suite`) for a shipped rule or a work directory's."""
     if workdir is not None:
@@ -98,4 +105,11 @@ def evaluate_suite(
         info = restore_best(rule, workdir)
         rule_name = f"{workdir}/best (meta-iteration {info['iteration']})"
     log(f"held-out suite: {len(suite_config.suite.tasks)} tasks, learned rule {rule_name}")
-    return run_suite(rule, suite_config, output_dir, rule_name=rule_name, log=log)
+    return run_suite(
+        rule,
+        suite_config,
+        output_dir,
+        rule_name=rule_name,
+        baselines_from=baselines_from,
+        log=log,
+    )

@@ -10,6 +10,7 @@ on the whole training split (`train_loss`) for classifiers, the final loss for q
 ratios.png, and each task's full evaluation to OUTPUT/tasks/NAME/.
 """
 
+import json
 import math
 import time
 from pathlib import Path
@@ -41,8 +42,28 @@ def suite_task_family(spec: str, num_members: int):
     return build_family(kind, fields), steps
 
 
-def run_suite(rule, suite_config, output_dir, *, rule_name: str, log=print) -> dict:
+def _reusable(path: Path, spec: str, suite_config) -> dict | None:
+    """The baselines of an earlier evaluation of the same task and settings at `path`."""
+    if not path.is_file():
+        return None
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    settings = json.loads(json.dumps(suite_config.eval.to_dict()))  # tuples as JSON lists
+    same = old.get("spec") == spec and old.get("suite_eval") == settings
+    same = same and old.get("seed") == suite_config.seed
+    return {k: v for k, v in old["optimizers"].items() if k != LEARNED} if same else None
+
+
+def run_suite(
+    rule, suite_config, output_dir, *, rule_name: str, baselines_from=None, log=print
+) -> dict:
     """Evaluates `rule` on every task of `suite_config` (module docstring).
+
+    `baselines_from`: an earlier suite output directory whose per-task baseline results are
+    reused where the task and the eval settings are the same (the baselines do not depend on
+    the learned rule), so evaluating a second rule costs only its own runs.
 
     Returns:
       The suite's results dictionary (see `reporting.suite`).
@@ -54,6 +75,11 @@ def run_suite(rule, suite_config, output_dir, *, rule_name: str, log=print) -> d
         family, steps = suite_task_family(spec, suite_config.suite.num_members)
         log(f"[{index + 1}/{len(suite_config.suite.tasks)}] {name}: {spec}")
         eval_config = ml_collections.ConfigDict({"eval": suite_config.eval.to_dict()})
+        reuse = None
+        if baselines_from is not None:
+            reuse = _reusable(
+                Path(baselines_from) / "tasks" / name / "results.json", spec, suite_config
+            )
         results = evaluate_rules(
             family,
             eval_config,
@@ -61,9 +87,11 @@ def run_suite(rule, suite_config, output_dir, *, rule_name: str, log=print) -> d
             num_tasks=suite_config.eval.num_tasks,
             num_steps=steps,
             seed=suite_config.seed,
+            reuse=reuse,
             log=lambda line: log("  " + line),
         )
         results["spec"] = spec
+        results["suite_eval"] = suite_config.eval.to_dict()
         write_results(results, output_dir / "tasks" / name)
         scores = {k: score_of(r) for k, r in results["optimizers"].items()}
         baselines = {k: v for k, v in scores.items() if k != LEARNED}
