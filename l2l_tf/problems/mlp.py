@@ -82,6 +82,30 @@ def activate(z: tf.Tensor, onehot: tf.Tensor, activations: tuple) -> tf.Tensor:
     return out
 
 
+def mlp_logits(params: list, x: tf.Tensor, activation) -> tf.Tensor:
+    """[members, n, out] logits of the MLP [W_1, b_1, ..., W_L, b_L] (leading members axis),
+    for inputs [members, n, features] (each member its own) or [n, features] (shared);
+    `activation(h)` is applied after every layer but the last."""
+    h = x
+    num_layers = len(params) // 2
+    for layer in range(num_layers):
+        w, b = params[2 * layer], params[2 * layer + 1]
+        equation = "ni,mio->mno" if h.shape.rank == 2 else "mni,mio->mno"
+        h = tf.einsum(equation, h, w) + b[:, None, :]
+        if layer < num_layers - 1:
+            h = activation(h)
+    return h
+
+
+def loss_and_accuracy(logits: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Each member's mean cross-entropy and accuracy on a split shared by every member:
+    logits [members, n, classes], labels [n]."""
+    labels = tf.broadcast_to(labels[None], [logits.shape[0], labels.shape[0]])
+    xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), xent.dtype)
+    return tf.reduce_mean(xent, axis=-1), tf.reduce_mean(correct, axis=-1)
+
+
 class ClassifierFamily(TaskFamily):
     """What the MLP and conv families share: data, sampled activation and batch size, metrics."""
 
@@ -138,18 +162,13 @@ class ClassifierFamily(TaskFamily):
         )
         return tf.reduce_sum(xent * task.batch_weights, axis=-1)
 
-    def _split_metrics(self, params, task, x, y):
-        labels = tf.broadcast_to(y[None], [self._num_members, y.shape[0]])
-        logits = self.logits(params, task, x)
-        xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), xent.dtype)
-        return tf.reduce_mean(xent, -1), tf.reduce_mean(correct, -1)
-
     def held_out_metrics(self, params, task) -> dict:
         """The final parameters' loss on the whole training split (`train_loss`, the
         noise-free final training loss) and loss and accuracy on the test split."""
-        train_loss, _ = self._split_metrics(params, task, self._x_train, self._y_train)
-        test_loss, test_accuracy = self._split_metrics(params, task, self._x_test, self._y_test)
+        train_loss, _ = loss_and_accuracy(self.logits(params, task, self._x_train), self._y_train)
+        test_loss, test_accuracy = loss_and_accuracy(
+            self.logits(params, task, self._x_test), self._y_test
+        )
         return {"train_loss": train_loss, "test_loss": test_loss, "test_accuracy": test_accuracy}
 
 
@@ -184,15 +203,7 @@ class MLP(ClassifierFamily):
         return params
 
     def logits(self, params, task, x):
-        h = x
-        num_layers = len(params) // 2
-        for layer in range(num_layers):
-            w, b = params[2 * layer], params[2 * layer + 1]
-            equation = "ni,mio->mno" if h.shape.rank == 2 else "mni,mio->mno"
-            h = tf.einsum(equation, h, w) + b[:, None, :]
-            if layer < num_layers - 1:
-                h = activate(h, task.activation, self.activations)
-        return h
+        return mlp_logits(params, x, lambda h: activate(h, task.activation, self.activations))
 
 
 class ConvNet(ClassifierFamily):

@@ -21,6 +21,7 @@ import tensorflow as tf
 from l2l_tf.data import mnist as data_lib
 from l2l_tf.errors import UserError
 from l2l_tf.problems.base import TaskFamily, check_positive
+from l2l_tf.problems.mlp import loss_and_accuracy, mlp_logits
 
 ACTIVATIONS = {"sigmoid": tf.sigmoid, "relu": tf.nn.relu, "tanh": tf.tanh}
 NUM_PIXELS = 28 * 28
@@ -130,16 +131,7 @@ class MNIST(TaskFamily):
     def logits(self, params: list[tf.Tensor], images: tf.Tensor) -> tf.Tensor:
         """[members, n, 10] for images [members, n, 784] (each member on its own images) or
         [n, 784] (the same images for every member)."""
-        act = ACTIVATIONS[self.activation]
-        h = images
-        num_layers = len(params) // 2
-        for layer in range(num_layers):
-            w, b = params[2 * layer], params[2 * layer + 1]
-            equation = "ni,mio->mno" if h.shape.rank == 2 else "mni,mio->mno"
-            h = tf.einsum(equation, h, w) + b[:, None, :]
-            if layer < num_layers - 1:
-                h = act(h)
-        return h
+        return mlp_logits(params, images, ACTIVATIONS[self.activation])
 
     def member_losses(self, params, task, batch) -> tf.Tensor:
         images, labels = batch
@@ -150,12 +142,7 @@ class MNIST(TaskFamily):
     def held_out_metrics(self, params, task) -> dict:
         """Loss and accuracy of every member on the whole held-out test split."""
         del task
-        m = self._num_members
-        logits = self.logits(params, self._images(self._x_test))
-        labels = tf.broadcast_to(self._y_test[None], [m, self._y_test.shape[0]])
-        xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), xent.dtype)
-        return {
-            "test_loss": tf.reduce_mean(xent, axis=-1),
-            "test_accuracy": tf.reduce_mean(correct, axis=-1),
-        }
+        loss, accuracy = loss_and_accuracy(
+            self.logits(params, self._images(self._x_test)), self._y_test
+        )
+        return {"test_loss": loss, "test_accuracy": accuracy}
