@@ -235,9 +235,10 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
 
         The rule sees each variable with a leading members axis of size 1, the layout of
         meta-training, so its per-tensor statistics are those of the variable."""
-        self._state_slots = []
+        self._state_slots, self._state_structures = [], []
         for variable in variables:
             state = self.rule.init([tf.zeros([1, *variable.shape], variable.dtype)])
+            self._state_structures.append(tf.nest.map_structure(lambda t: None, state))
             self._state_slots.append(
                 [
                     self.add_variable(
@@ -249,9 +250,10 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
 
     def _rule_state(self, variable):
         index = self._get_variable_index(variable)
-        like = self.rule.init([tf.zeros([1, *variable.shape], variable.dtype)])
         values = [tf.convert_to_tensor(s) for s in self._state_slots[index]]
-        return tf.nest.pack_sequence_as(like, values), self._state_slots[index]
+        return tf.nest.pack_sequence_as(self._state_structures[index], values), self._state_slots[
+            index
+        ]
 
     def update_step(self, gradient, variable, learning_rate):
         """One rule step for one variable, carrying that variable's rule state."""

@@ -218,15 +218,17 @@ class MLPRule(UpdateRule):
         v_hat = v / (1.0 - self.beta2**t)
         scale = 1.0 / (tf.sqrt(v_hat) + self.eps)
         m_hat = [m / (1.0 - b**t) for m, b in zip(momenta, self.betas)]
-        nominal = m_hat[self.betas.index(NOMINAL_BETA1)] * scale
+        nominal_index = self.betas.index(NOMINAL_BETA1)
+        scaled = [m * scale for m in m_hat]
+        nominal = scaled[nominal_index]
         columns = []
         if "grad" in self.inputs:
             columns.append(g * scale)
         if "momenta" in self.inputs:
-            columns += [m * scale for m in m_hat]
+            columns += scaled
         if "factored" in self.inputs:
             factored = tf.sqrt(factored_second_moment(v_hat)) + self.eps
-            columns.append(m_hat[self.betas.index(NOMINAL_BETA1)] / factored)
+            columns.append(m_hat[nominal_index] / factored)
         if "param" in self.inputs:
             tiny = np.finfo(p.dtype.as_numpy_dtype).tiny
             rms = tf.sqrt(tf.reduce_mean(tf.square(p), axis=_axes(p), keepdims=True) + tiny)
@@ -237,8 +239,9 @@ class MLPRule(UpdateRule):
         if "bias" in self.inputs:
             shared.append(tf.constant(float(g.shape.rank == 2), g.dtype))
         size = int(g.shape.num_elements())
-        x = tf.stack([tf.reshape(c, [-1]) for c in columns], axis=1) if columns else None
-        if x is None:
+        if columns:
+            x = tf.stack([tf.reshape(c, [-1]) for c in columns], axis=1)
+        else:
             x = tf.zeros([size, 0], g.dtype)
         shared = tf.stack(shared) if shared else tf.zeros([0], g.dtype)
         return x, shared, tf.reshape(nominal, [-1])
