@@ -19,11 +19,9 @@ import numpy as np
 import tensorflow as tf
 
 from l2l_tf import config as config_lib
-from l2l_tf import evaluation
-from l2l_tf.experiments.l2l.training import build_learned_rule, build_tasks
+from l2l_tf.experiments.l2l.training import build_learned_rule, build_tasks, validation_scores
 from l2l_tf.optimizers.mlp_rule import INPUT_GROUPS
 from l2l_tf.run.workdir import restore_best
-from l2l_tf.unroll import make_trajectory_fn
 
 
 def main():
@@ -36,10 +34,10 @@ def main():
     rule = build_learned_rule(config)
     restore_best(rule, args.workdir)
     trained = rule.kernels[0].numpy()
-    specs = [
-        (family, make_trajectory_fn(family, rule, steps), min(config.train.val_last_steps, steps))
-        for _, family, steps in build_tasks(config, log=lambda line: None).validation_tasks()
-    ]
+    per_spec = validation_scores(
+        build_tasks(config, log=lambda line: None), rule, config.seed, args.num_tasks,
+        config.train.val_last_steps,
+    )
     print("| knocked out | validation score | per spec |")
     print("|---|---|---|")
     for group in ("none", *[g for g in INPUT_GROUPS if g in rule.inputs], "all"):
@@ -47,12 +45,9 @@ def main():
         rows = range(len(kernel)) if group == "all" else rule.input_rows(group)
         kernel[list(rows)] = 0.0
         rule.kernels[0].assign(kernel)
-        scores = [
-            evaluation.validation_score(fn, family, config.seed, args.num_tasks, k)[0]
-            for family, fn, k in specs
-        ]
-        per_spec = ", ".join(f"{s:.4g}" for s in scores)
-        print(f"| {group} | {np.mean(np.log(scores)):.3f} | {per_spec} |", flush=True)
+        scores = per_spec()
+        listed = ", ".join(f"{s:.4g}" for s in scores)
+        print(f"| {group} | {np.mean(np.log(scores)):.3f} | {listed} |", flush=True)
 
 
 if __name__ == "__main__":

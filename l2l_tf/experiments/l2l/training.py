@@ -169,6 +169,22 @@ def make_estimator(config, family, rule, meta_optimizer):
     )
 
 
+def validation_scores(tasks, rule, seed, num_tasks: int, last_steps: int):
+    """A function returning `rule`'s validation score on each of `tasks`' validation specs.
+
+    Each score is `evaluation.validation_score` of one spec: the mean loss over the last
+    `last_steps` steps (at most the spec's steps + 1) of `num_tasks` validation tasks. The
+    trajectory functions are traced once, here, and read the rule's current variables.
+    """
+    specs = [
+        (family, make_trajectory_fn(family, rule, steps), min(last_steps, steps + 1))
+        for _, family, steps in tasks.validation_tasks()
+    ]
+    return lambda: [
+        evaluation.validation_score(fn, family, seed, num_tasks, k)[0] for family, fn, k in specs
+    ]
+
+
 class Episodes:
     """The meta-iterations of a learned-rule run: truncated unrolls of episodes of sampled tasks.
 
@@ -260,19 +276,15 @@ class Episodes:
     def validation_score(self):
         """score(iteration): the fixed family's validation score, or for a distribution the
         mean over its validation specs of the log of each one's score (scale-free)."""
-        config, train_cfg = self.config, self.config.train
-        last = train_cfg.val_last_steps
-        specs = [
-            (family, make_trajectory_fn(family, self.rule, steps), min(last, steps + 1))
-            for _, family, steps in self.tasks.validation_tasks()
-        ]
+        train_cfg = self.config.train
+        per_spec = validation_scores(
+            self.tasks, self.rule, self.config.seed, train_cfg.num_val_tasks,
+            train_cfg.val_last_steps,
+        )
 
         def score(i):
             del i
-            values = [
-                evaluation.validation_score(fn, family, config.seed, train_cfg.num_val_tasks, k)[0]
-                for family, fn, k in specs
-            ]
+            values = per_spec()
             if self.fixed:
                 return values[0]
             return float(np.mean(np.log(values)))
