@@ -8,7 +8,9 @@ arithmetic.
 import tensorflow as tf
 
 from l2l_tf import seeding
+from l2l_tf.errors import UserError
 from l2l_tf.optimizers.base import UpdateRule, apply_updates
+from l2l_tf.problems import signals as signals_lib
 from l2l_tf.problems.base import TaskFamily
 
 
@@ -34,6 +36,8 @@ def optimizee_step(
     Returns:
       (member_losses at theta_t, params theta_{t+1}, new rule_state).
     """
+    if getattr(rule, "needs_signals", False):
+        return _signal_step(family, rule, params, rule_state, task, batch, second_derivatives)
     with tf.GradientTape() as tape:
         tape.watch(params)
         member_losses = family.member_losses(params, task, batch)
@@ -42,6 +46,25 @@ def optimizee_step(
     if not second_derivatives:
         grads = [tf.stop_gradient(g) for g in grads]
     updates, rule_state = rule.step(grads, rule_state, params)
+    return member_losses, apply_updates(params, updates), rule_state
+
+
+def _signal_step(family, rule, params, rule_state, task, batch, second_derivatives):
+    """`optimizee_step` for a rule that sets `needs_signals` (a synaptic rule): it also gets
+    each parameter's local signals (pre, post, mod; problems/signals.py) from the same backward
+    pass. Like the gradient, the signals are constants of the meta-gradient unless
+    `second_derivatives` is True: the meta-gradient then flows only through the parameters that
+    the updates produce, as for gradient-based rules."""
+    if not signals_lib.provides_signals(family):
+        raise UserError(
+            f"rule {rule.name!r} needs local signals, which task family {family.name!r} "
+            "does not provide (no dense_layers)"
+        )
+    member_losses, grads, signals = signals_lib.losses_grads_signals(family, params, task, batch)
+    if not second_derivatives:
+        grads = [tf.stop_gradient(g) for g in grads]
+        signals = tf.nest.map_structure(tf.stop_gradient, signals)
+    updates, rule_state = rule.step(grads, rule_state, params, signals=signals)
     return member_losses, apply_updates(params, updates), rule_state
 
 

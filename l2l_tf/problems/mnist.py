@@ -21,7 +21,7 @@ import tensorflow as tf
 from l2l_tf.data import mnist as data_lib
 from l2l_tf.errors import UserError
 from l2l_tf.problems.base import TaskFamily, check_positive
-from l2l_tf.problems.mlp import loss_and_accuracy, mlp_logits
+from l2l_tf.problems.mlp import loss_and_accuracy, mlp_layers, mlp_logits
 
 ACTIVATIONS = {"sigmoid": tf.sigmoid, "relu": tf.nn.relu, "tanh": tf.tanh}
 NUM_PIXELS = 28 * 28
@@ -138,6 +138,14 @@ class MNIST(TaskFamily):
         logits = self.logits(params, images)
         xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         return tf.reduce_mean(xent, axis=-1)
+
+    def dense_layers(self, params, task, batch):
+        """`member_losses` and each layer's activities, for synaptic rules (problems/signals.py);
+        the output layer's postsynaptic activity is the softmax."""
+        images, labels = batch
+        logits, layers = mlp_layers(params, images, ACTIVATIONS[self.activation], tf.nn.softmax)
+        xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        return tf.reduce_mean(xent, axis=-1), layers
 
     def held_out_metrics(self, params, task) -> dict:
         """Loss and accuracy of every member on the whole held-out test split."""

@@ -3,8 +3,10 @@
 from l2l_tf import config as config_lib
 from l2l_tf.errors import UserError
 from l2l_tf.meta.l2l import check_loss_transform
-from l2l_tf.optimizers import BASELINES, UPDATE_RULES
+from l2l_tf.optimizers import BASELINES, SIGNAL_BASELINES, UPDATE_RULES
 from l2l_tf.optimizers.schedules import check_lr_schedule
+from l2l_tf.problems import TASK_FAMILIES
+from l2l_tf.problems.signals import provides_signals
 
 #: meta.estimator: truncated BPTT (meta/l2l.py), antithetic ES or PES (meta/es.py).
 ESTIMATORS = ("tbptt", "es", "pes")
@@ -52,6 +54,23 @@ def validate(config) -> None:
     for field in ("num_tasks", "num_steps", "num_tuning_tasks"):
         config_lib.positive_int(config, f"eval.{field}")
     config_lib.validate_lr_grid(config)
-    unknown = [b for b in config.eval.baselines if b not in BASELINES]
+    valid = BASELINES + SIGNAL_BASELINES
+    unknown = [b for b in config.eval.baselines if b not in valid]
     if unknown:
-        raise UserError(f"eval.baselines: unknown {unknown}; valid: {list(BASELINES)}")
+        raise UserError(f"eval.baselines: unknown {unknown}; valid: {list(valid)}")
+    check_signals(config)
+
+
+def check_signals(config) -> None:
+    """Rules that need local signals (synaptic rules) only run on families that provide them."""
+    family = TASK_FAMILIES.get(config.problem.get("name"))
+    if family is None or provides_signals(family):
+        return  # an unknown family is reported by make_task_family
+    rules = [("rule", config.rule.get("name"))]
+    rules += [("eval.baselines", b) for b in config.eval.baselines]
+    for field, name in rules:
+        if getattr(UPDATE_RULES.get(name), "needs_signals", False):
+            raise UserError(
+                f"{field}: {name!r} needs local signals, which problem {family.name!r} does "
+                "not provide"
+            )
