@@ -8,25 +8,29 @@
     evaluate.py --workdir=DIR --suite=configs/suite.py            (a trained rule on the suite)
 
 With --workdir the config is DIR/config.json; its fields can still be overridden, for example
---config.problem.dims=20, to test how the trained optimizer generalizes.
+--config.problem.dims=20, to test how the trained optimizer generalizes. --print_config lists
+the fields with their values and meanings. A run that is still training is evaluated on its
+current DIR/best/, and the output says so.
 """
 
+import json
 import os
 import sys
 
+from absl import app, flags, logging
+from ml_collections import config_flags
+
 from l2l_tf.cli import (
     apply_threads,
+    check_output_dir,
     define_workdir_config_flag,
     flag_value,
     parse_flags,
+    print_config,
     quiet_tensorflow,
     run_main,
+    training_process,
 )
-
-quiet_tensorflow()
-
-from absl import app, flags, logging  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Trained work directory (uses DIR/config.json and DIR/best/)."
@@ -64,6 +68,12 @@ _SUITE = config_flags.DEFINE_config_file(
     "configs/suite.py by default.",
 )
 
+_PRINT_CONFIG = flags.DEFINE_bool(
+    "print_config",
+    False,
+    "Print every field of --config (or of DIR/config.json) with its value and meaning, and exit.",
+)
+
 
 def _define_config_flag(argv):
     """--config is DIR/config.json when --workdir names a trained directory, else a file."""
@@ -96,6 +106,25 @@ def _default_output_dir():
     return os.path.join("runs", "baselines", name)
 
 
+def _note_if_training(workdir):
+    """Says so when `workdir` is still being trained: its best/ may still change."""
+    pid = training_process(workdir)
+    if pid is None:
+        return
+    info_path = os.path.join(workdir, "best", "info.json")
+    best = ""
+    try:
+        with open(info_path) as f:
+            best = f" (best/ from meta-iteration {json.load(f)['iteration']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    who = f"process {pid}" if pid > 0 else "another process"
+    print(
+        f"note: {workdir} is still training ({who}); evaluating its current best/{best}, "
+        "which may still improve: run evaluate.py again when training is done"
+    )
+
+
 def _suite_run(output_dir):
     """--suite with --pretrained or --workdir."""
     from l2l_tf import pretrained
@@ -125,12 +154,30 @@ def _suite_run(output_dir):
 
 def main(argv):
     del argv
+    if _PRINT_CONFIG.value:  # before TensorFlow is imported: it takes a fraction of a second
+        from configs import field_meanings
+
+        if flag_value(sys.argv, "config") is not None:
+            source = flags.FLAGS["config"].config_filename
+        else:
+            source = os.path.join(_WORKDIR.value or "", "config.json")
+        meanings = field_meanings(_CONFIG.value or {})
+        return run_main(lambda: print_config(_CONFIG.value, source, meanings))
+    quiet_tensorflow()  # TensorFlow is imported once the flags are parsed: --help is fast
     logging.set_verbosity(logging.WARNING)  # TensorFlow's saver logs at INFO
     from l2l_tf.errors import UserError
     from l2l_tf.experiments import experiment_for
 
     def go():
         output_dir = _OUTPUT_DIR.value or _default_output_dir()
+        if output_dir or _WORKDIR.value:  # before any work: a bad path must not lose results
+            default = "suite" if _SUITE.value is not None else "eval"
+            check_output_dir(
+                output_dir or os.path.join(_WORKDIR.value, default),
+                "--output_dir" if _OUTPUT_DIR.value else "--workdir",
+            )
+        if _WORKDIR.value:
+            _note_if_training(_WORKDIR.value)
         if _SUITE.value is not None:
             return _suite_run(output_dir)
         if _PRETRAINED.value:

@@ -2,7 +2,7 @@
 """Trains one small Keras MLP with a trained optimizer and one with Adam, side by side.
 
     python examples/keras_fit.py --pretrained=generalist           # the shipped optimizer
-    python examples/keras_fit.py --workdir=runs/quadratic          # a trained work directory
+    python examples/keras_fit.py --workdir=DIR    # a run trained with rule.preprocess=log_sign
     python examples/keras_fit.py                                   # trains a quick one first
 
 Without --workdir, a quick quadratic meta-training run (configs/quadratic.py:quick with the
@@ -15,11 +15,9 @@ batches; the script prints both training losses after every epoch and the held-o
 
 from pathlib import Path
 
-from l2l_tf.cli import parse_flags, quiet_tensorflow, run_main  # noqa: E402
+from absl import app, flags, logging
 
-quiet_tensorflow()
-
-from absl import app, flags, logging  # noqa: E402
+from l2l_tf.cli import check_output_dir, parse_flags, quiet_tensorflow, run_main
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Trained work directory (train_optimizer.py).")
 _PRETRAINED = flags.DEFINE_string(
@@ -69,6 +67,7 @@ def trained_workdir(workdir: str | None, train_dir: str) -> str:
         return workdir
     if (Path(train_dir) / "best" / "info.json").is_file():
         return train_dir
+    check_output_dir(train_dir, "--train_dir")
     from configs import quadratic
     from l2l_tf.experiments.l2l import training as l2l_training
 
@@ -83,6 +82,7 @@ def trained_workdir(workdir: str | None, train_dir: str) -> str:
 
 def main(argv):
     del argv
+    quiet_tensorflow()  # TensorFlow is imported once the flags are parsed: --help is fast
     logging.set_verbosity(logging.WARNING)
 
     def run():

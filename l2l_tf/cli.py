@@ -1,10 +1,16 @@
-"""Shared plumbing of the command-line mains: quiet start-up and one-line errors."""
+"""Plumbing of the command-line mains: quiet start-up, help, output checks, one-line errors."""
 
 import os
+import re
 import sys
 import traceback
+import warnings
+from pathlib import Path
 
 from l2l_tf.errors import UserError
+
+#: The arguments that ask for help (absl's own --help exits with status 1; ours exit 0).
+HELP_ARGS = ("--help", "-h", "-?", "--helpshort", "--helpfull")
 
 
 def quiet_tensorflow() -> None:
@@ -15,6 +21,11 @@ def quiet_tensorflow() -> None:
     error still propagates (and is printed once stderr is restored).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Expected noise a newcomer reads as failure: TensorFlow's Python-side warnings (e.g.
+    # retracing notes) are errors-only, like the C++ side.
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if os.environ.get("L2L_TF_VERBOSE_IMPORT"):
         return
     sys.stderr.flush()
@@ -35,8 +46,11 @@ def quiet_tensorflow() -> None:
 def run_main(fn) -> None:
     """Calls `fn()`; a `UserError` becomes `error: ...` on stderr and exit status 2.
 
-    Anything else is a bug in l2l_tf and keeps its traceback.
+    Anything else is a bug in l2l_tf and keeps its traceback. A `UserWarning` raised by the
+    library (e.g. a rule that will not transfer) is printed as one `warning: ...` line.
     """
+    saved = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
         fn()
     except UserError as e:
@@ -45,6 +59,12 @@ def run_main(fn) -> None:
     except Exception:
         traceback.print_exc()
         sys.exit(1)
+    finally:
+        warnings.showwarning = saved
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
 
 
 def flag_value(argv: list[str], name: str) -> str | None:
@@ -78,11 +98,18 @@ def _unknown_field_message(argv, text: str) -> str:
 
 
 def parse_flags(argv):
-    """absl flags parser for the mains: a bad flag is one `error:` line and exit status 2."""
+    """absl flags parser for the mains: a bad flag is one `error:` line and exit status 2.
+
+    `--help` (or `-h`, `--helpfull`) prints the usage and exits with status 0 before any config
+    is loaded.
+    """
     import os as _os
 
     from absl import flags
 
+    if any(a in HELP_ARGS for a in argv[1:]):
+        print_usage(full="--helpfull" in argv[1:])
+        sys.exit(0)
     config_arg = flag_value(argv, "config")
     if config_arg is not None:
         path = config_arg.split(":", 1)[0]
@@ -95,16 +122,42 @@ def parse_flags(argv):
         exit_with_flag_error(argv, e)
 
 
+def print_usage(full: bool = False) -> None:
+    """The main's docstring and its flags on stdout (all of absl's too with `full`)."""
+    from absl import app, flags
+
+    app.usage(shorthelp=not full, writeto_stdout=True)
+    if not full:
+        print("\nTry --helpfull to get a list of all flags.")
+    if "print_config" in flags.FLAGS:
+        print("A config's fields, defaults and meanings: --config=FILE[:VARIANT] --print_config")
+
+
 def exit_with_flag_error(argv, exc: Exception):
     """Prints a one-line `error:` for an exception raised while parsing flags; exits 2."""
     text = str(exc).replace("\\n", "\n")
     msg = None
-    if "Did you mean" in text or isinstance(exc, (KeyError, AttributeError)):
+    required = re.search(r"Flag --(\w+) must have a value other than None", text)
+    if required:
+        msg = _required_flag_message(required.group(1))
+    elif "Did you mean" in text or isinstance(exc, (KeyError, AttributeError)):
         msg = _unknown_field_message(argv, text)
     if msg is None:
         msg = _last_line(text) if "Traceback" in text else (text.strip().splitlines() or [""])[0]
+        msg = _without_exception_class(msg)
     print(f"error: {msg or type(exc).__name__}", file=sys.stderr)
     sys.exit(2)
+
+
+def _without_exception_class(line: str) -> str:
+    """'ValueError: unknown variant ...' -> 'unknown variant ...' (the class is no news)."""
+    return re.sub(r"^(?:[\w.]+\.)?[A-Z]\w*(?:Error|Exception): ", "", line)
+
+
+def _required_flag_message(name: str) -> str:
+    if name == "config":
+        return "--config=FILE is required (e.g. --config=configs/quadratic.py:quick); see --help"
+    return f"--{name} is required; see --help"
 
 
 def define_workdir_config_flag(argv, workdir: str, help_text: str):
@@ -157,3 +210,111 @@ def apply_threads(config) -> None:
             tf.config.threading.set_inter_op_parallelism_threads(threads.inter_op)
     except RuntimeError:  # TensorFlow already started (e.g. called twice in one process)
         pass
+
+
+def check_output_dir(path, flag: str) -> None:
+    """Raises a `UserError` unless directory `path` exists or can be created, and is writable.
+
+    The mains call it before any work starts, so that a bad --workdir or --output_dir costs a
+    one-line error instead of a finished computation and a traceback.
+
+    Args:
+      path: the directory the command will write into (created later if missing).
+      flag: the flag that named it, for the message (e.g. "--output_dir").
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag}={str(path)!r} is a file, not a directory")
+    existing = path
+    while not existing.exists():
+        if existing.is_symlink():  # a dangling link: mkdir would fail on it
+            raise UserError(f"{flag}={str(path)!r}: {str(existing)!r} is a broken symbolic link")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(
+            f"{flag}={str(path)!r} cannot be created: {str(existing)!r} is a file, not a directory"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{flag}={str(path)!r}: {str(existing)!r} is not writable")
+
+
+def training_process(workdir) -> int | None:
+    """The id of the train_optimizer.py process that holds `workdir`'s lock, or None.
+
+    Reads the kernel's table of `flock` locks (/proc/locks) for the lock file's inode, which
+    takes no lock itself, so it cannot make a starting run fail; where /proc/locks is missing,
+    it tries a shared lock for an instant instead (docs/workdir.md, "One writer").
+    """
+    lock = Path(workdir) / ".lock"
+    try:
+        inode = lock.stat().st_ino
+    except OSError:
+        return None
+    try:
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return _lock_holder_by_trying(lock)
+    for row in table.splitlines():
+        fields = row.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(inode):
+            try:
+                return int(fields[4])
+            except ValueError:
+                return -1
+    return None
+
+
+def _lock_holder_by_trying(lock: Path) -> int | None:
+    import fcntl
+
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    except BlockingIOError:
+        text = lock.read_text().strip()
+        return int(text) if text.isdigit() else -1
+    finally:
+        os.close(fd)
+
+
+def config_table(config, meanings: dict, title: str = "") -> str:
+    """A markdown table of every field of `config`: its value and its meaning.
+
+    Args:
+      config: a (nested) ConfigDict.
+      meanings: {dotted field: meaning}; a field without one shows "(undocumented)".
+      title: a first line, e.g. the config file and variant.
+    """
+    from l2l_tf import config as config_lib
+
+    lines = [title, ""] if title else []
+    lines += ["| field | default | meaning |", "|---|---|---|"]
+    for field, value in config_lib.flatten(config).items():
+        shown = value if not isinstance(value, str) else (value or '""')
+        if isinstance(value, (tuple, list)) and len(repr(value)) > 60:
+            shown = f"{len(value)} entries"
+        meaning = meanings.get(field, "(undocumented)").replace("|", "\\|")
+        lines.append(f"| `{field}` | {shown} | {meaning} |")
+    return "\n".join(lines)
+
+
+def print_config(config, source: str, meanings: dict) -> None:
+    """Prints `config_table` for --print_config: every field, its default and its meaning.
+
+    Args:
+      config: the loaded config (with any --config.FIELD=VALUE overrides applied).
+      source: where it came from (a config file and variant, or a work directory).
+      meanings: {dotted field: meaning} (the mains pass `configs.field_meanings(config)`).
+    """
+    from l2l_tf import config as config_lib
+
+    if config is None:
+        raise UserError("--print_config needs --config=FILE[:VARIANT] (or --workdir=DIR)")
+    count = len(config_lib.flatten(config))
+    title = f"{source}: {count} fields (override: --config.FIELD=V)"
+    try:
+        print(config_table(config, meanings, title), flush=True)
+    except BrokenPipeError:  # `| head`: the reader has gone, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
