@@ -23,6 +23,7 @@ This module is `l2l_tf.keras`; inside it, `import keras` still means the Keras p
 imports are absolute.
 """
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,16 @@ _RULE_FIELDS = (
     "normalize",
     "rms_output_scale",
     "rms_input",
+)
+
+
+#: Why a rule meta-trained on raw gradients rarely works on another model: its inputs carry the
+#: gradient's scale, which differs between its training tasks and a Keras model.
+UNSCALED_INPUTS_WARNING = (
+    "this LSTM was meta-trained with rule.preprocess='none' (raw gradients as inputs), so its "
+    "steps are tuned to the gradient scale of its training tasks and rarely transfer to another "
+    "model (a quadratic run trains an MNIST MLP to chance accuracy); meta-train with "
+    "--config.rule.preprocess=log_sign for Keras models (see docs/keras.md)"
 )
 
 
@@ -129,6 +140,8 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
                 "LearnedOptimizer applies rules with rule.rms_output_scale=0 and "
                 "rule.rms_input=False only (one variable at a time, with no members axis)"
             )
+        if rule.preprocess == "none":
+            warnings.warn(UNSCALED_INPUTS_WARNING, UserWarning, stacklevel=2)
         self.rule = rule
 
     @classmethod
