@@ -5,7 +5,7 @@ and the meanings below (`field_meanings`), so the tables of docs/config.md can b
 from here instead of drifting; tests/test_papercuts.py checks that every field of every config in
 this folder has a meaning. A field's meaning is looked up for the config's task family first
 (`problem.name`), then for its learner (`meta.learner`: the MAML family, or meta-gradient RL),
-then in the shared table.
+then in the shared table; a learned rule's own fields (`rule.name`) come first of all.
 """
 
 _ADAM_NORMALIZED = (
@@ -209,13 +209,6 @@ FAMILIES = {
         "problem.batch_size": "patterns per step (0: the whole truth table)",
         "problem.num_members": "networks trained together, each on its own function",
         "problem.init_scale": "weights ~ N(0, init_scale² / fan_in), biases 0",
-        "rule.name": "`synaptic`: a learned local plasticity rule (l2l_tf/optimizers/synaptic.py)",
-        "rule.terms": "the products of pre-/post-synaptic activity, modulator and weight the "
-        "rule combines",
-        "rule.num_layers": "one coefficient set per layer (0: one set for every synapse)",
-        "rule.init": "the rule's starting coefficients (`sgd`: SGD at `init_rate`)",
-        "rule.init_rate": "the learning rate of the starting SGD rule",
-        "rule.init_noise": "noise added to the starting coefficients",
     },
     "sinusoid": {
         "problem.num_shots": "K: support points and query points per task",
@@ -248,6 +241,19 @@ FAMILIES = {
     },
 }
 
+#: Per learned rule (`rule.name`), on top of the family's table.
+RULES = {
+    "synaptic": {
+        "rule.name": "`synaptic`: a learned local plasticity rule (l2l_tf/optimizers/synaptic.py)",
+        "rule.terms": "the products of local signals (pre- and post-synaptic activity, error, "
+        "weight) the rule combines",
+        "rule.num_layers": "one coefficient set per layer (0: one set for every synapse)",
+        "rule.init": "the rule's starting coefficients (`sgd`: SGD at `init_rate`)",
+        "rule.init_rate": "the learning rate of the starting SGD rule",
+        "rule.init_noise": "noise added to the starting coefficients",
+    },
+}
+
 #: The held-out suite (configs/suite.py).
 SUITE = {
     "suite.tasks": "the task specs, one line each (`KIND key=value ... steps=N`)",
@@ -259,7 +265,8 @@ _INIT_LEARNERS = ("maml", "fomaml", "reptile", "metasgd", "imaml")
 
 
 def field_meanings(config) -> dict:
-    """{dotted field: meaning} for `config`: its family's meanings over the shared ones."""
+    """{dotted field: meaning} for `config`: its rule's and family's meanings over the shared
+    ones."""
     meta = config.get("meta") or {}
     problem = config.get("problem") or {}
     learner = meta.get("learner") or "l2l"
@@ -269,6 +276,7 @@ def field_meanings(config) -> dict:
     elif learner == "mgrl":
         out.update(MGRL)
     out.update(FAMILIES.get(problem.get("name"), {}))
+    out.update(RULES.get((config.get("rule") or {}).get("name"), {}))
     if "suite" in config:
         out.update(SUITE)
     return out
