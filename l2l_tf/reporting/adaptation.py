@@ -27,7 +27,7 @@ def plot_curves(results: dict, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from l2l_tf.reporting.common import save_figure
+    from l2l_tf.reporting.common import integer_ticks, plain_log_ticks, save_figure
 
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for name, r in results["methods"].items():
@@ -38,10 +38,12 @@ def plot_curves(results: dict, path) -> None:
     finite = [v for r in results["methods"].values() for v in r["per_step_mean"] if v > 0]
     if finite and max(finite) > 100 * min(finite):  # e.g. a learned rate unstable past step 1
         ax.set_yscale("log")
+        plain_log_ticks(ax)
+    integer_ticks(ax)
     ax.set_xlabel("number of gradient steps")
     ax.set_ylabel(results["metric"])
     ax.set_title(f"{results['problem']}: {results['num_tasks']} test tasks")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, title="shaded: 95% CI over the tasks", title_fontsize=7)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     save_figure(fig, path)

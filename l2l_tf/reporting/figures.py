@@ -12,7 +12,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from l2l_tf.reporting.common import save_figure  # noqa: E402
+from l2l_tf.reporting.common import (  # noqa: E402
+    integer_ticks,
+    plain_log_ticks,
+    save_figure,
+    spike_limit,
+)
 
 # Fixed colours so the learned rule and each baseline look the same in every figure.
 COLORS = {
@@ -26,15 +31,24 @@ COLORS = {
 
 
 def plot_loss_curves(results: dict, path, title: str | None = None, ax=None) -> None:
-    """Plots `curve_mean` of every optimizer in `results` (log y axis) into `path`."""
+    """Plots `curve_mean` of every optimizer in `results` (log y axis) into `path`.
+
+    A curve that spikes far above every curve's starting loss (e.g. a baseline's first step at
+    its tuned rate on a deeper network) is cut at `spike_limit` and marked "off scale" in the
+    legend, so that it does not squash the other curves into the bottom of the panel.
+    """
     own = ax is None
     if own:
         fig, ax = plt.subplots(figsize=(5, 3.6))
+    curves = [r["curve_mean"] for r in results["optimizers"].values() if r["curve_mean"]]
+    top = spike_limit(curves)
     for name, r in results["optimizers"].items():
         curve = r["curve_mean"]
         if not curve:
             continue
         label = name if r["learning_rate"] is None else f"{name} (lr {r['learning_rate']:.2g})"
+        if top is not None and max((v for v in curve if v == v), default=0) > top:
+            label += ", off scale"
         ax.plot(
             range(len(curve)),
             curve,
@@ -43,6 +57,10 @@ def plot_loss_curves(results: dict, path, title: str | None = None, ax=None) -> 
             linewidth=2.2 if name == "learned" else 1.3,
         )
     ax.set_yscale("log")
+    if top is not None:
+        ax.set_ylim(top=top)
+    plain_log_ticks(ax)
+    integer_ticks(ax)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(title or f"{results['problem']} ({results['num_tasks']} tasks)")
@@ -152,11 +170,24 @@ def _has_test_metrics(res) -> bool:
     return any("test_loss_mean" in r for r in res["optimizers"].values())
 
 
+def results_path(runs_dir, folder: str) -> Path:
+    """RUNS/FOLDER/results.json; for a FOLDER ending in /eval, also the committed layout
+    without it (results/quadratic/results.json for runs/quadratic/eval/results.json)."""
+    path = Path(runs_dir) / folder / "results.json"
+    if not path.is_file() and folder.endswith("/eval"):
+        committed = Path(runs_dir) / folder[: -len("/eval")] / "results.json"
+        if committed.is_file():
+            return committed
+    return path
+
+
 def make_figures(runs_dir, output_dir, log=print) -> dict:
-    """Writes the paper's figures and `results.md` from the results under `runs_dir`.
+    """Writes the paper's figures and the one results page `results.md` (every family, see
+    `reporting.page`) from the results under `runs_dir`.
 
     Panels whose results.json is missing are left out (with a note); a figure with no panel
-    at all is not written.
+    at all is not written. `runs_dir` may be runall.sh's runs folder or the committed results
+    folder (whose quadratic results are in quadratic/, not quadratic/eval/).
 
     Returns:
       {file name: path} of the files written.
@@ -164,13 +195,14 @@ def make_figures(runs_dir, output_dir, log=print) -> dict:
     import json
 
     from l2l_tf import io as l2l_io
+    from l2l_tf.reporting import page
 
     runs_dir, output_dir = Path(runs_dir), Path(output_dir)
     written, experiments = {}, []
     for filename, panels in FIGURES:
         found = []
         for title, folder in panels:
-            path = runs_dir / folder / "results.json"
+            path = results_path(runs_dir, folder)
             if path.is_file():
                 results = json.loads(path.read_text())
                 found.append((title.format(**results), results))
@@ -180,10 +212,12 @@ def make_figures(runs_dir, output_dir, log=print) -> dict:
             plot_panels(found, output_dir / filename, ncols=2 if len(found) > 1 else 1)
             written[filename] = output_dir / filename
             experiments += found
-    if experiments:
-        l2l_io.write_text(output_dir / "results.md", results_markdown(experiments))
-        written["results.md"] = output_dir / "results.md"
     written.update(fewshot_figure(runs_dir, output_dir, log))
+    paper_table = results_markdown(experiments) if experiments else None
+    if written or page.has_results(runs_dir):
+        text = page.results_page(runs_dir, paper_table)
+        l2l_io.write_text(output_dir / "results.md", text)
+        written["results.md"] = output_dir / "results.md"
     return written
 
 
@@ -200,7 +234,7 @@ def fewshot_figure(runs_dir, output_dir, log=print) -> dict:
 
     found = []
     for name in FEWSHOT_RUNS:
-        path = Path(runs_dir) / f"{name}_fewshot" / "eval" / "results.json"
+        path = results_path(runs_dir, f"{name}_fewshot/eval")
         if path.is_file():
             found.append((name, json.loads(path.read_text())))
     if not found:

@@ -52,7 +52,7 @@ def plot_returns(results: dict, path) -> None:
     _steps_axis(ax)
     ax.set_ylabel("episode return")
     ax.set_title(f"{results['env']}: {len(results['seeds'])} seeds")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, title="shaded: ± 1 standard error over the seeds", title_fontsize=7)
     ax.grid(True, alpha=0.3)
     _save(fig, path)
 

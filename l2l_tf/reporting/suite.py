@@ -68,7 +68,7 @@ def _fmt(v) -> str:
 
 def plot_ratios(results: dict, path) -> None:
     """Bars of learned / best tuned baseline and learned / Adam per task (log scale)."""
-    from l2l_tf.reporting.common import plt, save_figure
+    from l2l_tf.reporting.common import plain_log_ticks, plt, save_figure
 
     tasks = results["tasks"]
     names = [t["name"] for t in tasks]
@@ -82,6 +82,7 @@ def plot_ratios(results: dict, path) -> None:
     ax.barh(y + 0.2, [min(r, cap) for r in adam], height=0.4, label="learned / tuned Adam")
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_xscale("log")
+    plain_log_ticks(ax, "x")
     ax.set_yticks(y, names)
     ax.invert_yaxis()
     ax.set_xlabel("final training loss ratio (< 1: the learned rule is better)")
