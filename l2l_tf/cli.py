@@ -108,7 +108,11 @@ def parse_flags(argv):
     from absl import flags
 
     if any(a in HELP_ARGS for a in argv[1:]):
-        print_usage(full="--helpfull" in argv[1:])
+        try:
+            print_usage(full="--helpfull" in argv[1:])
+            sys.stdout.flush()
+        except BrokenPipeError:  # `| head`: the reader has gone, which is fine
+            _stdout_to_devnull()
         sys.exit(0)
     config_arg = flag_value(argv, "config")
     if config_arg is not None:
@@ -317,4 +321,9 @@ def print_config(config, source: str, meanings: dict) -> None:
     try:
         print(config_table(config, meanings, title), flush=True)
     except BrokenPipeError:  # `| head`: the reader has gone, which is fine
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _stdout_to_devnull()
+
+
+def _stdout_to_devnull() -> None:
+    """After a broken pipe: Python's flush at exit must not fail again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
