@@ -5,6 +5,7 @@ over the target (rename is atomic on POSIX), so a run killed mid-write leaves th
 version intact.
 """
 
+import errno
 import json
 import os
 import shutil
@@ -34,11 +35,23 @@ def write_json(path, obj) -> None:
 
 
 def append_jsonl(path, record: dict) -> None:
-    """Appends one JSON line with a single write, so a kill cannot leave a partial record."""
-    line = json.dumps(_finite_or_none(record)) + "\n"
+    """Appends one JSON line with a single write, so a kill cannot leave a partial record.
+
+    A write cut short (a full disk, a file-size limit) is undone, so the file never ends in a
+    torn line, and raises OSError.
+    """
+    line = (json.dumps(_finite_or_none(record)) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line.encode())
+        size = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, line)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+        if written != len(line):
+            os.ftruncate(fd, size)
+            raise OSError(errno.EFBIG, f"only {written} of {len(line)} bytes written", str(path))
     finally:
         os.close(fd)
 
@@ -46,11 +59,13 @@ def append_jsonl(path, record: dict) -> None:
 def replace_dir(tmp_dir, target_dir) -> None:
     """Moves a fully written `tmp_dir` into place as `target_dir`.
 
-    The old directory is first renamed aside, then removed after the swap, so at every instant
-    at least one complete version exists on disk.
+    The old directory is first renamed aside (to `old_version(target_dir)`), then removed after
+    the swap, so at every instant at least one complete version exists on disk; `recover_dir`
+    puts the old one back if a kill landed between the two renames.
     """
     tmp_dir, target_dir = Path(tmp_dir), Path(target_dir)
-    old = target_dir.with_name(target_dir.name + ".old")
+    old = old_version(target_dir)
+    recover_dir(target_dir)
     if old.exists():
         shutil.rmtree(old)
     if target_dir.exists():
@@ -58,6 +73,20 @@ def replace_dir(tmp_dir, target_dir) -> None:
     os.replace(tmp_dir, target_dir)
     if old.exists():
         shutil.rmtree(old)
+
+
+def old_version(target_dir) -> Path:
+    """Where `replace_dir` keeps the previous `target_dir` during the swap."""
+    target_dir = Path(target_dir)
+    return target_dir.with_name(target_dir.name + ".old")
+
+
+def recover_dir(target_dir) -> None:
+    """Renames the previous version back to `target_dir` if `replace_dir` was killed between
+    its renames (only by the directory's one writer)."""
+    old = old_version(target_dir)
+    if not Path(target_dir).exists() and old.exists():
+        os.replace(old, target_dir)
 
 
 def _finite_or_none(obj):

@@ -1,6 +1,7 @@
 """Runs survive kills, signals, corrupt checkpoints, divergence and bad config values."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import ml_collections
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from l2l_tf import experiments
@@ -205,41 +206,66 @@ INT_FIELDS = [
 FLOAT_FIELDS = ["meta.learning_rate", "meta.clip_grad_norm"]
 
 
+def is_valid(field, value, config):
+    """The spec validate() is tested against, written out apart from it: positive integers,
+    finite positive rates (a clip norm of 0 turns clipping off), the cross-field rules."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if field in INT_FIELDS:
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return False
+        if field == "meta.num_steps":
+            return (
+                value % config.meta.unroll_length == 0 and config.train.val_last_steps <= value + 1
+            )
+        if field == "meta.unroll_length":
+            return config.meta.num_steps % value == 0
+        return True
+    if not (number and math.isfinite(value)):
+        return False
+    return value >= 0 if field == "meta.clip_grad_norm" else value > 0
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     field=st.sampled_from(INT_FIELDS + FLOAT_FIELDS),
     value=st.one_of(
         st.integers(-5, 50),
         st.floats(allow_nan=True, allow_infinity=True),
+        st.floats(0, 100),
         st.just(float("inf")),
         st.text(max_size=3),
         st.booleans(),
         st.none(),
     ),
 )
-def test_validate_accepts_or_names_the_field(field, value):
-    """Any value either validates or raises a UserError naming the field, nothing else."""
+@example(field="train.num_meta_iterations", value=0)  # invalid
+@example(field="meta.num_steps", value=5)  # not a multiple of meta.unroll_length
+@example(field="meta.learning_rate", value=0.0)
+@example(field="meta.clip_grad_norm", value=-1e-9)
+@example(field="train.log_every", value=True)
+@example(field="meta.learning_rate", value=float("nan"))
+@example(field="train.num_meta_iterations", value=1)  # valid: always tried, whatever is drawn
+@example(field="meta.num_steps", value=12)
+@example(field="meta.unroll_length", value=3)
+@example(field="meta.learning_rate", value=3)
+@example(field="meta.learning_rate", value=1e300)
+@example(field="meta.clip_grad_norm", value=0)
+def test_validate_accepts_exactly_the_valid_values(field, value):
+    """validate() accepts every valid value and rejects every invalid one with a UserError
+    naming the field (and raises nothing else)."""
     # Built from a dict, as a hand-edited config.json would be (no type lock on the fields).
     d = tiny_quadratic_config().to_dict()
     section, name = field.split(".")
     d[section][name] = value
     c = ml_collections.ConfigDict(d)
+    valid = is_valid(field, value, tiny_quadratic_config())
     try:
         experiments.validate(c)
     except UserError as e:
+        assert not valid, f"a valid {field}={value!r} was rejected: {e}"
         assert field in str(e)
     else:
-        if field in INT_FIELDS:
-            assert isinstance(value, int) and not isinstance(value, bool) and value >= 1
-        else:
-            assert isinstance(value, (int, float)) and not isinstance(value, bool)
-            assert (
-                value >= 0
-                and value == value
-                and value != float("inf")
-                or field == "meta.clip_grad_norm"
-                and value == 0
-            )
+        assert valid, f"an invalid {field}={value!r} was accepted"
 
 
 def test_interrupted_atomic_write_keeps_the_previous_version(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ and stops cleanly on SIGINT/SIGTERM with a checkpoint.
 """
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from l2l_tf import io as l2l_io
-from l2l_tf.errors import UserError
+from l2l_tf.errors import UserError, first_line
 from l2l_tf.run import workdir as workdir_lib
 
 
@@ -120,6 +121,25 @@ def _eta(done: int, total: int, seconds: float, iterations: int) -> str:
     return f"  ETA {time.strftime('%H:%M:%S', time.gmtime(remaining))}"
 
 
+def _write_failed(what: str, error: Exception, workdir: Path) -> UserError:
+    """The one-line error for a write that failed (a full disk, a file-size limit, no
+    permission): what failed, why, and which complete checkpoint the same command resumes."""
+    reason = re.sub(r"^\{\{[^}]*\}\}\s*", "", first_line(error))  # TensorFlow's op prefix
+    paths = workdir_lib.checkpoint_paths(workdir / "ckpt")
+    resume_from = f"resumes from {paths[0]}" if paths else "starts over"
+    return UserError(
+        f"could not write {what} in {workdir} ({reason}); nothing complete was lost: "
+        f"make room and run the same command again (it {resume_from})"
+    )
+
+
+def _guarded(what: str, workdir: Path, write: Callable, *args):
+    try:
+        return write(*args)
+    except (OSError, tf.errors.OpError) as e:
+        raise _write_failed(what, e, workdir) from None
+
+
 def train_loop(trainer: Trainer, workdir: Path, train_cfg, *, log=print) -> dict:
     """Runs `trainer` to `train_cfg.num_meta_iterations` in `workdir`, resuming if it can.
 
@@ -138,7 +158,9 @@ def train_loop(trainer: Trainer, workdir: Path, train_cfg, *, log=print) -> dict
       signal stopped the run.
 
     Raises:
-      UserError: if `train_cfg.max_consecutive_skips` meta-updates in a row were non-finite.
+      UserError: if `train_cfg.max_consecutive_skips` meta-updates in a row were non-finite,
+        or a checkpoint, best/ or metrics.jsonl could not be written (a full disk, a
+        file-size limit): the message names the checkpoint the same command resumes from.
     """
     workdir = Path(workdir)
     total = train_cfg.num_meta_iterations
@@ -156,7 +178,7 @@ def train_loop(trainer: Trainer, workdir: Path, train_cfg, *, log=print) -> dict
 
     def save(i):
         trainer.before_save()
-        manager.save(checkpoint_number=i)
+        _guarded(f"checkpoint {i}", workdir, manager.save, i)
 
     writer = tf.summary.create_file_writer(str(workdir / "train"))
     metrics_path = workdir / "metrics.jsonl"
@@ -176,7 +198,13 @@ def train_loop(trainer: Trainer, workdir: Path, train_cfg, *, log=print) -> dict
             seconds = time.time() - t0
             if trainer.trace_count() > traces:  # tracing and compiling, reported apart
                 log(f"compiled the meta-step in {seconds:.1f}s")
-                l2l_io.append_jsonl(metrics_path, {"iteration": i + count, "compile_s": seconds})
+                _guarded(
+                    "metrics.jsonl",
+                    workdir,
+                    l2l_io.append_jsonl,
+                    metrics_path,
+                    {"iteration": i + count, "compile_s": seconds},
+                )
             else:
                 train_seconds += seconds
                 train_iters += count
@@ -208,7 +236,7 @@ def train_loop(trainer: Trainer, workdir: Path, train_cfg, *, log=print) -> dict
                     for key in (*trainer.scalars, "iterations_per_s"):
                         if math.isfinite(record[key]):
                             tf.summary.scalar(key, record[key])
-                l2l_io.append_jsonl(metrics_path, record)
+                _guarded("metrics.jsonl", workdir, l2l_io.append_jsonl, metrics_path, record)
                 line = f"iter {i}/{total}  {trainer.log_text(record)}  "
                 line += f"{record['iterations_per_s']:.1f} it/s"
                 if skipped is not None:
@@ -221,11 +249,22 @@ def train_loop(trainer: Trainer, workdir: Path, train_cfg, *, log=print) -> dict
                 improved = val < float(validation.best.numpy())
                 if improved:
                     validation.best.assign(val)
-                    workdir_lib.save_best(validation.module, workdir, validation.info(i, val))
+                    _guarded(
+                        "best/",
+                        workdir,
+                        workdir_lib.save_best,
+                        validation.module,
+                        workdir,
+                        validation.info(i, val),
+                    )
                 with writer.as_default(step=i):
                     tf.summary.scalar(validation.key, val)
-                l2l_io.append_jsonl(
-                    metrics_path, {"iteration": i, validation.key: val, "best": improved}
+                _guarded(
+                    "metrics.jsonl",
+                    workdir,
+                    l2l_io.append_jsonl,
+                    metrics_path,
+                    {"iteration": i, validation.key: val, "best": improved},
                 )
                 log(f"  {validation.describe(val)}" + ("  (new best, saved)" if improved else ""))
 

@@ -63,7 +63,11 @@ class StopRequest:
 
 
 class WorkdirLock:
-    """An exclusive `flock` on WORKDIR/.lock; the kernel drops it when the process dies."""
+    """An exclusive `flock` on WORKDIR/.lock; the kernel drops it when the process dies.
+
+    The file is never removed and holds the pid of the last holder, so a lock file left by a
+    killed process is stale by construction (nothing holds its flock) and never blocks a run.
+    """
 
     def __init__(self, workdir: Path):
         self.path = workdir / ".lock"
@@ -74,10 +78,12 @@ class WorkdirLock:
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            holder = os.read(self._fd, 32).decode(errors="replace").strip()
             os.close(self._fd)
+            pid = f" (pid {holder})" if holder.isdigit() else ""
             raise UserError(
                 f"work directory {str(self.path.parent)!r} is in use by another "
-                "train_optimizer.py process"
+                f"train_optimizer.py process{pid}; wait for it to finish or stop it first"
             ) from None
         os.ftruncate(self._fd, 0)
         os.write(self._fd, f"{os.getpid()}\n".encode())
@@ -99,6 +105,8 @@ def prepare_workdir(config, workdir: Path, overwrite: bool = False) -> bool:
         `overwrite` (which deletes the previous run).
     """
     workdir.mkdir(parents=True, exist_ok=True)
+    l2l_io.recover_dir(workdir / BEST_DIR)
+    remove_stale_temporaries(workdir)
     saved_path = workdir / "config.json"
     resuming = saved_path.exists()
     if resuming:
@@ -118,6 +126,25 @@ def prepare_workdir(config, workdir: Path, overwrite: bool = False) -> bool:
     return resuming
 
 
+def remove_stale_temporaries(workdir: Path) -> None:
+    """Deletes the temporary files a killed run can leave: half-written checkpoints
+    (`ckpt/ckpt-N_temp/`, `ckpt/checkpoint.tmp*`), `.best.tmp/` and `l2l_tf.io`'s `.*.tmp`.
+
+    Only while holding the work directory's lock: nobody else is writing them then.
+    """
+    workdir = Path(workdir)
+    for path in (
+        *workdir.glob("ckpt/ckpt-*_temp"),
+        *workdir.glob("ckpt/checkpoint.tmp*"),
+        *workdir.glob(f".{BEST_DIR}.tmp"),
+        *workdir.glob(".*.tmp"),
+    ):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def save_best(rule, workdir: Path, info: dict) -> None:
     """Atomically replaces WORKDIR/best/ with the rule's variables and `info.json`."""
     tmp = workdir / f".{BEST_DIR}.tmp"
@@ -130,23 +157,39 @@ def save_best(rule, workdir: Path, info: dict) -> None:
 def restore_best(rule, workdir) -> dict:
     """Loads WORKDIR/best/ into `rule`; returns its info.
 
+    If a kill landed between the two renames of `l2l_io.replace_dir`, the previous best/
+    (renamed aside to `best.old/`) is read; nothing is moved, as a run may be writing.
+
     Raises:
-      UserError: if there is no best checkpoint or its shapes do not match `rule`.
+      UserError: if there is no best checkpoint, its info.json is not a JSON object with an
+        integer "iteration", or its variables are unreadable or do not match `rule`.
     """
     best = Path(workdir) / BEST_DIR
+    if not best.exists():
+        best = l2l_io.old_version(best)
     if not (best / "info.json").is_file() or not (best / f"{BEST_PREFIX}.index").is_file():
         raise UserError(
-            f"no trained optimizer in {str(workdir)!r} ({best} is missing); "
+            f"no trained optimizer in {str(workdir)!r} ({Path(workdir) / BEST_DIR} is missing); "
             "run train_optimizer.py first"
+        )
+    try:
+        info = json.loads((best / "info.json").read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        info = first_line(e)
+    if not isinstance(info, dict) or not isinstance(info.get("iteration"), int):
+        reason = info if isinstance(info, str) else 'no integer "iteration"'
+        raise UserError(
+            f"{best / 'info.json'} is damaged ({reason}); best/ cannot be trusted: "
+            "retrain with --overwrite or restore it from a copy"
         )
     try:
         tf.train.Checkpoint(rule=rule).read(str(best / BEST_PREFIX)).assert_consumed()
     except (ValueError, AssertionError, tf.errors.OpError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(
-            f"the checkpoint in {best} does not match the config's rule architecture: {first}"
+            f"the checkpoint in {best} is unreadable or does not match the config's rule "
+            f"architecture: {first_line(e)}"
         ) from None
-    return json.loads((best / "info.json").read_text())
+    return info
 
 
 def _checkpoint_manager(ckpt, directory: Path, keep: int, log) -> tf.train.CheckpointManager:
@@ -200,29 +243,46 @@ def resume(ckpt, iteration: tf.Variable, workdir: Path, keep: int, log=print):
 
     Shared by every training loop, so all of them resume the same way: a corrupt newest
     checkpoint falls back to the previous one, and metrics records past the restored
-    `iteration` are dropped because the resumed run logs those steps again.
+    `iteration` (all of them when no checkpoint was restored) are dropped because the resumed
+    run logs those steps again.
 
     Returns:
       (the CheckpointManager to save with, the restored prefix or None).
     """
+    remove_stale_temporaries(workdir)
     manager = _checkpoint_manager(ckpt, workdir / "ckpt", keep, log)
     restored = restore_latest(ckpt, workdir / "ckpt", log)
     if restored:
         log(f"resuming from {restored} at meta-iteration {int(iteration)}")
-        trim_metrics(workdir / "metrics.jsonl", int(iteration))
+    trim_metrics(workdir / "metrics.jsonl", int(iteration) if restored else 0, log)
     return manager, restored
 
 
-def trim_metrics(path: Path, iteration: int) -> None:
-    """Drops metrics records past `iteration`: the resumed run will log those steps again."""
+def trim_metrics(path: Path, iteration: int, log=print) -> None:
+    """Drops metrics records past `iteration`: the resumed run will log those steps again.
+
+    A line that is not a JSON record (cut short by a full disk, or damaged) is dropped with a
+    warning that counts them.
+    """
     if not path.exists():
         return
-    kept = []
-    for line in path.read_text().splitlines():
+    text = path.read_text(errors="replace")
+    kept, unreadable = [], []
+    for number, line in enumerate(text.splitlines(), 1):
         try:
             record = json.loads(line)
         except ValueError:
-            continue  # a line cut short by a kill
+            record = None
+        if not isinstance(record, dict):
+            unreadable.append(number)
+            continue
         if record.get("iteration", 0) <= iteration:
             kept.append(line + "\n")
-    l2l_io.write_text(path, "".join(kept))
+    if unreadable:
+        log(
+            f"warning: dropped {len(unreadable)} unreadable line(s) of {path} "
+            f"(line {', '.join(map(str, unreadable[:5]))}{', ...' if len(unreadable) > 5 else ''})"
+        )
+    new = "".join(kept)
+    if new != text:
+        l2l_io.write_text(path, new)
