@@ -107,8 +107,15 @@ def _tuples(obj):
 
 
 def from_json(text: str) -> ml_collections.ConfigDict:
-    """Inverse of `to_json` (JSON lists come back as the tuples they were)."""
-    return ml_collections.ConfigDict(_tuples(json.loads(text)))
+    """Inverse of `to_json` (JSON lists come back as the tuples they were).
+
+    Raises:
+      ValueError: if `text` is not JSON or not a JSON object (a damaged config.json).
+    """
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"a JSON object was expected, not {type(data).__name__}")
+    return ml_collections.ConfigDict(_tuples(data))
 
 
 def load_workdir_config(workdir) -> ml_collections.ConfigDict:
