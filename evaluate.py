@@ -106,6 +106,17 @@ def _default_output_dir():
     return os.path.join("runs", "baselines", name)
 
 
+def _check_output_dir():
+    """A bad output path must not cost a finished evaluation: it is checked first."""
+    output_dir = _OUTPUT_DIR.value or _default_output_dir()
+    if output_dir or _WORKDIR.value:
+        default = "suite" if _SUITE.value is not None else "eval"
+        check_output_dir(
+            output_dir or os.path.join(_WORKDIR.value, default),
+            "--output_dir" if _OUTPUT_DIR.value else "--workdir",
+        )
+
+
 def _note_if_training(workdir):
     """Says so when `workdir` is still being trained: its best/ may still change."""
     pid = training_process(workdir)
@@ -163,6 +174,7 @@ def main(argv):
             source = os.path.join(_WORKDIR.value or "", "config.json")
         meanings = field_meanings(_CONFIG.value or {})
         return run_main(lambda: print_config(_CONFIG.value, source, meanings))
+    run_main(_check_output_dir)  # before any work (and before TensorFlow's start-up)
     quiet_tensorflow()  # TensorFlow is imported once the flags are parsed: --help is fast
     logging.set_verbosity(logging.WARNING)  # TensorFlow's saver logs at INFO
     from l2l_tf.errors import UserError
@@ -170,12 +182,6 @@ def main(argv):
 
     def go():
         output_dir = _OUTPUT_DIR.value or _default_output_dir()
-        if output_dir or _WORKDIR.value:  # before any work: a bad path must not lose results
-            default = "suite" if _SUITE.value is not None else "eval"
-            check_output_dir(
-                output_dir or os.path.join(_WORKDIR.value, default),
-                "--output_dir" if _OUTPUT_DIR.value else "--workdir",
-            )
         if _WORKDIR.value:
             _note_if_training(_WORKDIR.value)
         if _SUITE.value is not None:

@@ -36,6 +36,14 @@ _PRINT_CONFIG = flags.DEFINE_bool(
 flags.mark_flags_as_required(["config"])
 
 
+def _check_workdir():
+    from l2l_tf.errors import UserError
+
+    if not _WORKDIR.value:
+        raise UserError("--workdir=DIR is required (where checkpoints and logs go); see --help")
+    check_output_dir(_WORKDIR.value, "--workdir")
+
+
 def main(argv):
     del argv
     if _PRINT_CONFIG.value:  # before TensorFlow is imported: it takes a fraction of a second
@@ -43,16 +51,13 @@ def main(argv):
 
         source = flags.FLAGS["config"].config_filename
         return run_main(lambda: print_config(_CONFIG.value, source, field_meanings(_CONFIG.value)))
+    run_main(_check_workdir)  # a bad --workdir costs no TensorFlow start-up
     quiet_tensorflow()  # TensorFlow is imported once the flags are parsed: --help is fast
     logging.set_verbosity(logging.WARNING)  # TensorFlow's saver logs at INFO
 
     def go():
-        from l2l_tf.errors import UserError
         from l2l_tf.experiments import experiment_for
 
-        if not _WORKDIR.value:
-            raise UserError("--workdir=DIR is required (where checkpoints and logs go); see --help")
-        check_output_dir(_WORKDIR.value, "--workdir")
         apply_threads(_CONFIG.value)
         train = experiment_for(_CONFIG.value).train  # by config.meta.learner
         summary = train(_CONFIG.value, _WORKDIR.value, overwrite=_OVERWRITE.value)

@@ -1,5 +1,6 @@
 """The command-line mains: an end-to-end run, and one-line errors with non-zero exits."""
 
+import fcntl
 import json
 import os
 import subprocess
@@ -41,17 +42,38 @@ def error_line(proc):
 
 
 def test_train_then_evaluate(tmp_path):
+    from tests.test_papercuts import documented_keys, flat_keys
+
     workdir = tmp_path / "run"
     proc = run(
         "train_optimizer.py", "--config=configs/quadratic.py:quick", f"--workdir={workdir}", *TINY
     )
     assert proc.returncode == 0, proc.stderr
     assert "iter 4/4" in proc.stdout
-    proc = run("evaluate.py", f"--workdir={workdir}", "--num_tasks=6", "--num_steps=5")
-    assert proc.returncode == 0, proc.stderr
+    # One `done:` line ends the run, with the next command; nothing at all on stderr.
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("done: 4 meta-iterations in ")
+    assert last.endswith(f"next: python evaluate.py --workdir={workdir}")
+    assert proc.stderr == ""
+    # Evaluated while this process holds the lock, as a training process would: it says so.
+    fd = os.open(workdir / ".lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = run("evaluate.py", f"--workdir={workdir}", "--num_tasks=6", "--num_steps=5")
+    finally:
+        os.close(fd)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert f"note: {workdir} is still training (process {os.getpid()})" in proc.stdout
+    assert "best/ from meta-iteration 4" in proc.stdout
     results = json.loads((workdir / "eval" / "results.json").read_text())
     assert results["num_tasks"] == 6 and results["num_steps"] == 5
     assert "| learned |" in proc.stdout
+    # The keys are those docs/workdir.md documents, and no others.
+    documented = documented_keys("learned optimizer")
+    mnist_only = {k for k in documented if k.startswith("optimizers.test_")} | {"data"}
+    assert documented - mnist_only <= flat_keys(results) <= documented
+    assert set(results["optimizers"]) == {"learned", "sgd", "momentum", "nag", "rmsprop", "adam"}
+    assert len(results["optimizers"]["learned"]["curve_mean"]) == 6
     # Running the same command again resumes (and has nothing left to do).
     proc = run(
         "train_optimizer.py", "--config=configs/quadratic.py:quick", f"--workdir={workdir}", *TINY

@@ -1,8 +1,11 @@
 """What a new user meets first (issue 20): help, config listings, output-path checks, one-line
-errors, quiet start-up, the `done:` line, the results.json schema, a run still training, the
-offline MNIST default, the Keras warning, the figures' ticks and the one results page.
+errors, quiet start-up, the results.json schema, a run still training, the offline MNIST
+default, the Keras warning, the figures' ticks and the one results page.
 
-The command-line checks share one tiny trained and evaluated work directory (a module fixture).
+The `done:` line, the quiet mains, the documented results.json keys and the still-training note
+are checked on the one trained and evaluated run of tests/test_cli.py::test_train_then_evaluate
+(with `documented_keys` and `flat_keys` from here), so that no second training is added to the
+default suite.
 """
 
 import fcntl
@@ -51,19 +54,6 @@ def one_error_line(proc) -> str:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     return lines[0]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A tiny quadratic run, trained and evaluated once: (workdir, train proc, evaluate proc)."""
-    workdir = tmp_path_factory.mktemp("papercuts") / "run"
-    train = run(
-        "train_optimizer.py", "--config=configs/quadratic.py:quick", f"--workdir={workdir}", *TINY
-    )
-    assert train.returncode == 0, train.stderr
-    evaluate = run("evaluate.py", f"--workdir={workdir}")
-    assert evaluate.returncode == 0, evaluate.stderr
-    return workdir, train, evaluate
 
 
 # Item 3: --help exits 0; --print_config lists every field.
@@ -127,8 +117,13 @@ def test_every_config_field_has_a_meaning(name, variant):
 # Items 1 and 4: output paths are checked first; errors are one line in the project's words.
 
 
-def test_a_file_in_the_way_of_an_output_path_is_one_error_line(trained, tmp_path):
-    workdir, _, _ = trained
+def test_a_file_in_the_way_of_an_output_path_is_one_error_line(tmp_path):
+    from configs import quadratic
+    from l2l_tf import config as config_lib
+
+    workdir = tmp_path / "run"  # a work directory's config is all evaluate.py reads first
+    workdir.mkdir()
+    (workdir / "config.json").write_text(config_lib.to_json(quadratic.get_config("quick")))
     blocker = tmp_path / "FILE"
     blocker.write_text("")
     proc = run(
@@ -173,34 +168,27 @@ def test_error_wording(args, expected):
     assert line.startswith(expected) and "Error:" not in line and "None" not in line
 
 
-# Items 5 and 6: quiet output, and one `done:` line at the end of training.
-
-
-def test_training_ends_with_done_and_the_next_command(trained):
-    workdir, train, evaluate = trained
-    last = train.stdout.strip().splitlines()[-1]
-    assert last.startswith("done: 4 meta-iterations in ")
-    assert last.endswith(f"next: python evaluate.py --workdir={workdir}")
-    # Neither main says anything on stderr: no oneDNN, cuInit or retracing lines.
-    assert train.stderr == "" and evaluate.stderr == ""
+# Item 5: quiet output (item 6, the `done:` line, and items 7 and 8: tests/test_cli.py).
 
 
 RETRACE = """
 import sys
 from l2l_tf.cli import quiet_tensorflow
-if sys.argv[1] == "quiet":
-    quiet_tensorflow()
 import tensorflow as tf
-for i in range(8):  # new tf.functions in a loop: TensorFlow warns about retracing
-    tf.function(lambda x: x + i)(tf.constant(1.0))
+def new_functions():  # new tf.functions in a loop: TensorFlow warns about retracing
+    for i in range(8):
+        tf.function(lambda x: x + i)(tf.constant(1.0))
+new_functions()
+print("QUIET", file=sys.stderr, flush=True)
+quiet_tensorflow()
+new_functions()
 """
 
 
-@pytest.mark.parametrize("mode", ["quiet", "plain"])
-def test_quiet_tensorflow_silences_retracing_warnings(mode):
+def test_quiet_tensorflow_silences_retracing_warnings():
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     proc = subprocess.run(
-        [sys.executable, "-c", RETRACE, mode],
+        [sys.executable, "-c", RETRACE],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -208,7 +196,9 @@ def test_quiet_tensorflow_silences_retracing_warnings(mode):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert ("retracing" in proc.stderr) == (mode == "plain")  # the control shows the warning
+    plain, quiet = proc.stderr.split("QUIET\n")
+    assert "retracing" in plain  # the control: TensorFlow does warn
+    assert "retracing" not in quiet
 
 
 def test_make_figures_is_quiet_and_imports_no_tensorflow(tmp_path):
@@ -250,18 +240,6 @@ def flat_keys(results: dict) -> set:
     return keys
 
 
-def test_results_json_has_the_documented_keys(trained):
-    workdir, _, _ = trained
-    results = json.loads((workdir / "eval" / "results.json").read_text())
-    documented = documented_keys("learned optimizer")
-    optional = {k for k in documented if k.startswith("optimizers.test_")} | {"data"}
-    assert documented - optional <= flat_keys(results)
-    assert flat_keys(results) <= documented  # nothing undocumented
-    assert set(results["optimizers"]) == {"learned", "sgd", "momentum", "nag", "rmsprop", "adam"}
-    curve = results["optimizers"]["learned"]["curve_mean"]
-    assert len(curve) == results["num_steps"] + 1
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "config,family",
@@ -284,23 +262,23 @@ def test_results_json_of_the_other_families_has_the_documented_keys(tmp_path, co
 # Item 8: a run that is still training is evaluated on its current best/, and says so.
 
 
-def test_evaluate_says_when_the_run_is_still_training(trained, tmp_path):
+def test_training_process_reads_the_lock_without_taking_it(tmp_path):
     from l2l_tf.cli import training_process
 
-    workdir, _, evaluate = trained
-    assert "still training" not in evaluate.stdout
-    assert training_process(workdir) is None
-    fd = os.open(workdir / ".lock", os.O_RDWR | os.O_CREAT)
+    assert training_process(tmp_path) is None  # no lock file
+    fd = os.open(tmp_path / ".lock", os.O_RDWR | os.O_CREAT)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as train_optimizer.py holds it
-        assert training_process(workdir) == os.getpid()
-        proc = run("evaluate.py", f"--workdir={workdir}", f"--output_dir={tmp_path / 'e'}")
+        assert training_process(tmp_path) is None  # a lock file nobody holds (a finished run)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert training_process(tmp_path) == os.getpid()
+        # A second exclusive lock still fails: reading the table took no lock.
+        other = os.open(tmp_path / ".lock", os.O_RDWR)
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.close(other)
     finally:
         os.close(fd)
-    assert proc.returncode == 0, proc.stderr
-    assert f"note: {workdir} is still training (process {os.getpid()})" in proc.stdout
-    assert "best/ from meta-iteration 4" in proc.stdout
-    assert training_process(workdir) is None
+    assert training_process(tmp_path) is None
 
 
 # Item 10: MNIST never touches the network unless asked.
