@@ -18,16 +18,18 @@ def quiet_tensorflow() -> None:
 
     TF_CPP_MIN_LOG_LEVEL silences most of it, but a few lines are written before TensorFlow's
     logging is initialized, so stderr is pointed at /dev/null for the import itself. An import
-    error still propagates (and is printed once stderr is restored).
+    error still propagates (and is printed once stderr is restored). TensorFlow's Python
+    warnings are silenced too; L2L_TF_VERBOSE_IMPORT=1 keeps all of it.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # Expected noise a newcomer reads as failure: TensorFlow's Python-side warnings (e.g.
-    # retracing notes) are errors-only, like the C++ side.
+    if os.environ.get("L2L_TF_VERBOSE_IMPORT"):
+        return
+    # Expected noise a newcomer reads as failure: TensorFlow's Python-side warnings, such as
+    # the retracing note for the evaluation's one tf.function per method (each traced once),
+    # are errors-only, like the C++ side.
     import logging
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    if os.environ.get("L2L_TF_VERBOSE_IMPORT"):
-        return
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
