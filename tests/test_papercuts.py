@@ -383,7 +383,7 @@ def test_adaptation_curves_explain_the_band(tmp_path):
     finally:
         plt.close = original
     ax = captured["fig"].axes[0]
-    assert ax.get_legend().get_title().get_text() == "shaded: 95% CI over the tasks"
+    assert ax.get_legend().get_title().get_text() == "shaded: 95% CI of the mean over the tasks"
     assert all(float(x) == int(x) for x in ax.get_xticks())
     plt.close(captured["fig"])
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"

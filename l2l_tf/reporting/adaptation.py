@@ -43,7 +43,7 @@ def plot_curves(results: dict, path) -> None:
     ax.set_xlabel("number of gradient steps")
     ax.set_ylabel(results["metric"])
     ax.set_title(f"{results['problem']}: {results['num_tasks']} test tasks")
-    ax.legend(fontsize=7, title="shaded: 95% CI over the tasks", title_fontsize=7)
+    ax.legend(fontsize=7, title="shaded: 95% CI of the mean over the tasks", title_fontsize=7)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     save_figure(fig, path)
