@@ -56,6 +56,30 @@ def append_jsonl(path, record: dict) -> None:
         os.close(fd)
 
 
+def read_jsonl(path, log=print) -> list:
+    """The records of a JSON-lines file such as metrics.jsonl, in order.
+
+    A line that is not a JSON object (cut short, garbled) is skipped with a warning naming its
+    line number, so a damaged line costs that record and nothing else.
+    """
+    records, unreadable = [], []
+    for number, line in enumerate(Path(path).read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            unreadable.append(number)
+    if unreadable:
+        shown = ", ".join(map(str, unreadable[:5])) + (", ..." if len(unreadable) > 5 else "")
+        log(f"warning: skipped {len(unreadable)} unreadable line(s) of {path} (line {shown})")
+    return records
+
+
 def replace_dir(tmp_dir, target_dir) -> None:
     """Moves a fully written `tmp_dir` into place as `target_dir`.
 

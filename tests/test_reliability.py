@@ -644,3 +644,11 @@ def test_replace_dir_killed_between_its_renames_is_recovered(tmp_path):
     l2l_io.replace_dir(tmp, target)
     assert (target / "info.json").read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]
+
+
+def test_read_jsonl_skips_damaged_lines_with_a_warning(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"a": 1}\n[1]\n\n{"a": 2}\n{"a": 3')  # not an object, blank, torn
+    lines = []
+    assert l2l_io.read_jsonl(path, lines.append) == [{"a": 1}, {"a": 2}]
+    assert lines == [f"warning: skipped 2 unreadable line(s) of {path} (line 2, 5)"]

@@ -6,13 +6,13 @@ of a grid, all for the same number of environment steps, and reports the return 
 step as curves, a table and plots.
 """
 
-import json
 import math
 import time
 from pathlib import Path
 
 import numpy as np
 
+from l2l_tf import io as l2l_io
 from l2l_tf.errors import UserError
 from l2l_tf.experiments.mgrl.training import build_learner, final_return, run_curve
 from l2l_tf.experiments.mgrl.validation import validate
@@ -114,7 +114,7 @@ def evaluate(config, *, workdir=None, output_dir=None, seed=None, log=print) -> 
     }
     if workdir is not None:
         results["workdir"] = str(workdir)
-        results["training_eta"] = _training_eta(Path(workdir))
+        results["training_eta"] = _training_eta(Path(workdir), log)
     paths = write_results(results, output_dir)
     log(format_table(results))
     log(f"wrote {', '.join(str(p) for p in paths.values())}")
@@ -125,11 +125,9 @@ def _nan_low(v):
     return -math.inf if v is None or not math.isfinite(v) else v
 
 
-def _training_eta(workdir: Path) -> dict:
+def _training_eta(workdir: Path, log) -> dict:
     path = workdir / "metrics.jsonl"
-    records = []
-    if path.is_file():
-        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = l2l_io.read_jsonl(path, log) if path.is_file() else []
     records = [r for r in records if "gamma" in r]
     return {k: [r[k] for r in records] for k in ("env_steps", "gamma", "lambda", "mean_return")}
 
