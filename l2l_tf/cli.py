@@ -244,12 +244,13 @@ def check_output_dir(path, flag: str) -> None:
         raise UserError(f"{flag}={str(path)!r}: {str(existing)!r} is not writable")
 
 
-def training_process(workdir) -> int | None:
+def training_process(workdir, locks_table: str = "/proc/locks") -> int | None:
     """The id of the train_optimizer.py process that holds `workdir`'s lock, or None.
 
-    Reads the kernel's table of `flock` locks (/proc/locks) for the lock file's inode, which
-    takes no lock itself, so it cannot make a starting run fail; where /proc/locks is missing,
-    it tries a shared lock for an instant instead (docs/workdir.md, "One writer").
+    Reads the kernel's table of `flock` locks (`locks_table`) for the lock file's inode, which
+    takes no lock itself, so it cannot make a starting run fail; where that table is missing
+    (not Linux), it tries a shared lock for an instant instead and reads the process id the
+    lock file holds (docs/workdir.md, "One writer"); -1 when that id is unreadable.
     """
     lock = Path(workdir) / ".lock"
     try:
@@ -257,7 +258,7 @@ def training_process(workdir) -> int | None:
     except OSError:
         return None
     try:
-        table = Path("/proc/locks").read_text()
+        table = Path(locks_table).read_text()
     except OSError:
         return _lock_holder_by_trying(lock)
     for row in table.splitlines():

@@ -276,9 +276,13 @@ def test_training_process_reads_the_lock_without_taking_it(tmp_path):
         with pytest.raises(BlockingIOError):
             fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.close(other)
+        # Without the kernel's table: a shared lock is tried, and the pid read from the file.
+        os.write(fd, f"{os.getpid()}\n".encode())
+        assert training_process(tmp_path, locks_table=str(tmp_path / "none")) == os.getpid()
     finally:
         os.close(fd)
     assert training_process(tmp_path) is None
+    assert training_process(tmp_path, locks_table=str(tmp_path / "none")) is None
 
 
 # Item 10: MNIST never touches the network unless asked.
