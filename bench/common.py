@@ -40,11 +40,18 @@ def throughput_line(
     )
 
 
-def peer_args(description: str) -> argparse.Namespace:
-    """The flags every peer in bench/peers/ takes (bench/compare.py passes them alike)."""
+def peer_args(description: str, extra=None) -> argparse.Namespace:
+    """The flags every peer in bench/peers/ takes (bench/compare.py passes them alike);
+    `extra(parser)` may add a peer's own."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--unrolls", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--check", help="reference .npz written by bench/meta_train.py --dump")
+    parser.add_argument("--problem", choices=["quadratic", "mnist"], default="quadratic")
+    parser.add_argument(
+        "--data", help="mnist: an .npz with x_train and y_train (bench/meta_train.py --dump)"
+    )
+    if extra is not None:
+        extra(parser)
     return parser.parse_args()

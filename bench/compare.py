@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Runs l2l_tf and its peers alternately on the quadratic meta-training step; prints ratios.
+"""Runs l2l_tf and its peers alternately on a meta-training step; prints ratios.
 
-    python bench/compare.py [--rounds=5] [--unrolls=100] [--threads=1,0] [--modes=graph,eager]
+    python bench/compare.py [--problem=quadratic|mnist] [--rounds=5] [--unrolls=100]
+        [--threads=1,0] [--modes=graph,eager] [--peers=torch,jax]
 
 First every implementation computes one unroll from the same inputs (bench/meta_train.py
 --dump) and the meta-losses and meta-gradient norms must agree (relative 1e-4), so the timed
@@ -40,6 +41,7 @@ def fields(line):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problem", choices=["quadratic", "mnist"], default="quadratic")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--unrolls", type=int, default=100)
     parser.add_argument(
@@ -64,10 +66,16 @@ def main():
         sys.exit(f"error: --threads must be non-negative integers, got {args.threads!r}")
 
     with tempfile.TemporaryDirectory() as tmp:
-        ref = str(Path(tmp) / "ref.npz")
-        checks = [fields(run(["bench/meta_train.py", f"--dump={ref}"]).strip().splitlines()[-1])]
-        for peer in peers:
-            checks.append(fields(run([PEERS[peer], f"--check={ref}"]).strip().splitlines()[-1]))
+        compare(args, peers, threads, str(Path(tmp) / "ref.npz"))
+
+
+def compare(args, peers, threads, ref):
+    problem = f"--problem={args.problem}"
+    checks = [
+        fields(run(["bench/meta_train.py", problem, f"--dump={ref}"]).strip().splitlines()[-1])
+    ]
+    for peer in peers:
+        checks.append(fields(run([PEERS[peer], f"--check={ref}"]).strip().splitlines()[-1]))
     base = checks[0]
     for c in checks:
         print(f"CHECK impl={c['impl']} meta_loss={c['meta_loss']} grad_norm={c['grad_norm']}")
@@ -85,6 +93,7 @@ def main():
             unrolls = max(args.unrolls // 10, 5) if mode == "eager" else args.unrolls
             contenders[f"l2l_tf:{mode}{tag}"] = [
                 "bench/meta_train.py",
+                problem,
                 f"--unrolls={unrolls}",
                 f"--threads={t}",
                 *mode_flags[mode],
@@ -92,6 +101,8 @@ def main():
         for peer in peers:
             contenders[f"{peer}{tag}"] = [
                 PEERS[peer],
+                problem,
+                f"--data={ref}",
                 f"--unrolls={args.unrolls}",
                 f"--threads={t}",
             ]

@@ -35,6 +35,7 @@ from absl import app, flags  # noqa: E402
 from common import throughput_line  # noqa: E402
 
 from l2l_tf import seeding  # noqa: E402
+from l2l_tf.data.mnist import load_mnist  # noqa: E402
 from l2l_tf.meta import MetaOptimizer, TruncatedBPTT  # noqa: E402
 from l2l_tf.optimizers import make_rule  # noqa: E402
 from l2l_tf.problems import make_task_family  # noqa: E402
@@ -55,6 +56,10 @@ _UNROLL_LENGTH = flags.DEFINE_integer("unroll_length", None, "Override meta.unro
 _DIMS = flags.DEFINE_integer("dims", None, "Override problem.dims (quadratic).")
 _BATCH = flags.DEFINE_integer("batch_size", None, "Override problem.batch_size.")
 _DUMP = flags.DEFINE_string("dump", None, "Write reference inputs and outputs to this .npz.")
+
+# MNIST training images written with --dump for the peers to draw their minibatches from (the
+# cost of a step does not depend on how many images there are to draw from).
+PEER_IMAGES = 10000
 
 
 def build(config, jit, static, recompute):
@@ -88,15 +93,29 @@ def dump(path, config):
     task, batch_seed, params, state = episode(family, rule, config, 0)
     meta_loss, grads, _, _ = learner.meta_gradient(params, state, task, batch_seed, tf.constant(0))
     arrays = {
-        "w": task.w.numpy(),
-        "y": task.y.numpy(),
-        "theta0": params[0].numpy(),
+        "problem": config.problem.name,
         "meta_loss": float(meta_loss),
         "grad_norm": float(tf.linalg.global_norm(grads)),
         "unroll_length": config.meta.unroll_length,
         "output_scale": config.rule.output_scale,
         "num_layers": config.rule.num_layers,
+        "preprocess": config.rule.preprocess,
+        "num_params": len(params),
     }
+    for k, p in enumerate(params):
+        arrays[f"theta0_{k}"] = p.numpy()
+    if config.problem.name == "quadratic":
+        arrays["w"], arrays["y"] = task.w.numpy(), task.y.numpy()
+    else:  # mnist: the unroll's minibatches, and training images for the peers' own batches
+        batches = [
+            family.batch(task, seeding.fold_in(batch_seed, t))
+            for t in range(config.meta.unroll_length + 1)
+        ]
+        arrays["images"] = np.stack([b[0].numpy() for b in batches])
+        arrays["labels"] = np.stack([b[1].numpy() for b in batches])
+        data = load_mnist(config.data.path, download=config.data.download, log=lambda *a: None)
+        arrays["x_train"] = data.x_train.reshape(len(data.x_train), -1)[:PEER_IMAGES]
+        arrays["y_train"] = data.y_train.astype(np.int32)[:PEER_IMAGES]
     for k, (kernel, bias) in enumerate(zip(rule.kernels, rule.biases)):
         arrays[f"kernel_{k}"] = kernel.numpy()
         arrays[f"bias_{k}"] = bias.numpy()

@@ -1,13 +1,29 @@
 #!/usr/bin/env python
-"""Peer: the same quadratic meta-training step in JAX (jit + lax.scan).
+"""Peer: the same meta-training step in JAX, written to be fast (jit + lax.scan + remat).
 
-Same setting as bench/peers/torch_l2l.py and l2l_tf's configs/quadratic.py: 128 quadratics of
-dimension 10, coordinatewise 2-layer LSTM of 20 units (gates i, f, g, o; forget bias 1; output
-times 0.1), unroll 20, meta-loss = sum over steps 1..20 of the mean loss, optimizee gradients
-stopped, Adam (1e-3) on the meta-gradient clipped to global norm 1. One jitted function per
-meta-step; the unroll is a lax.scan.
+Same setting as bench/peers/torch_l2l.py and l2l_tf's configs: a coordinatewise 2-layer LSTM
+of 20 units (gates i, f, g, o from one product of [input, h]; forget bias 1; output times 0.1),
+unroll 20, meta-loss = sum over steps 1..20 of the mean loss (plus the loss after the last
+step), optimizee gradients stopped, Adam (1e-3) on the meta-gradient clipped to global norm 1.
 
-    python bench/peers/jax_l2l.py [--unrolls=N] [--check=REF.npz]
+  --problem=quadratic  128 quadratics ||W theta - y||^2 of dimension 10, raw gradient input.
+  --problem=mnist      configs/mnist.py's step: a 784-20-10 sigmoid MLP, softmax cross-entropy
+                       on a fresh minibatch of 128 images at every step (drawn inside the
+                       compiled step), log/sign gradient features (p = 10), 15,910 coordinates.
+
+What makes it fast (each measured on the 2-core CPU, docs/benchmarks.md):
+  - the whole meta-step (unroll, meta-gradient, clipping, Adam) is one `jax.jit` function and
+    the unroll one `lax.scan`;
+  - `--remat` (default `full`): the scan body is `jax.checkpoint`ed, so the backward pass
+    recomputes each step's intermediates instead of XLA storing them all (without it, the time
+    goes to page faults on the stored residuals);
+  - the carried buffers (LSTM weights, Adam moments, theta, LSTM state) are donated to the
+    jitted step, so XLA updates them in place;
+  - `--scan_unroll` steps per scan iteration (default 1; larger values are offered for
+    measuring).
+
+    python bench/peers/jax_l2l.py [--problem=quadratic|mnist] [--unrolls=N] [--check=REF.npz]
+        [--remat=full|dots|none] [--scan_unroll=K] [--data=REF.npz]
 """
 
 import math
@@ -22,8 +38,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/common.py,
 from common import peer_args, throughput_line  # noqa: E402
 
 
+def extra_flags(parser):
+    parser.add_argument("--remat", choices=["full", "dots", "none"], default="full")
+    parser.add_argument("--scan_unroll", type=int, default=1)
+
+
 def main():
-    args = peer_args(__doc__.splitlines()[0])
+    args = peer_args(__doc__.splitlines()[0], extra_flags)
     if args.threads:  # must be set before jax starts its CPU client
         os.environ["XLA_FLAGS"] = (
             os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
@@ -32,39 +53,129 @@ def main():
     import jax
     import jax.numpy as jnp
 
-    def member_losses(theta, w, y):
-        return jnp.sum((jnp.einsum("bij,bj->bi", w, theta) - y) ** 2, axis=-1)
+    length, hidden, num_layers, scale = 20, 20, 2, 0.1
+    ref = np.load(args.check) if args.check else None
+    data_ref = np.load(args.data) if args.data else ref
+    problem = str(ref["problem"]) if ref is not None else args.problem
 
-    def lstm_step(params, g, state, scale):
-        x = g[:, None]
+    # ---- the optimizee: member losses of a list of parameters, and one step's minibatch ----
+    if problem == "quadratic":
+        batch_size, dims = 128, 10
+        num_inputs = 1
+
+        def member_losses(params, task, batch):
+            w, y = task
+            return jnp.sum((jnp.einsum("bij,bj->bi", w, params[0]) - y) ** 2, axis=-1)
+
+        def features(g):
+            return g[:, None]
+
+        def new_episode(key):
+            k1, k2, k3 = jax.random.split(key, 3)
+            task = (
+                jax.random.normal(k1, (batch_size, dims, dims)),
+                jax.random.normal(k2, (batch_size, dims)),
+            )
+            return task, [0.01 * jax.random.normal(k3, (batch_size, dims))]
+
+        def sample_batches(task, key):
+            return jnp.zeros(length + 1)  # the quadratics take no data
+
+    elif problem == "mnist":
+        batch_size, sizes, p = 128, (784, 20, 10), 10.0
+        num_inputs = 2
+        images = jnp.asarray(data_ref["x_train"])  # uint8, scaled on use as l2l_tf does
+        labels = jnp.asarray(data_ref["y_train"])
+
+        def member_losses(params, task, batch):
+            x, y = batch  # [members, batch, 784], [members, batch]
+            w1, b1, w2, b2 = params
+            h = jax.nn.sigmoid(jnp.einsum("mni,mio->mno", x, w1) + b1[:, None, :])
+            logits = jnp.einsum("mni,mio->mno", h, w2) + b2[:, None, :]
+            logp = jax.nn.log_softmax(logits)
+            xent = -jnp.take_along_axis(logp, y[..., None], axis=-1)[..., 0]
+            return jnp.mean(xent, axis=-1)
+
+        def features(g):
+            threshold = math.exp(-p)
+            big = jnp.abs(g) >= threshold
+            safe = jnp.maximum(jnp.abs(g), threshold)
+            first = jnp.where(big, jnp.log(safe) / p, -1.0)
+            second = jnp.where(big, jnp.sign(g), math.exp(p) * g)
+            return jnp.stack([first, second], axis=-1)
+
+        def new_episode(key):
+            keys = jax.random.split(key, 4)
+            params = []
+            for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+                params.append(0.01 * jax.random.normal(keys[2 * k], (1, fan_in, fan_out)))
+                params.append(0.01 * jax.random.normal(keys[2 * k + 1], (1, fan_out)))
+            return (), params
+
+        def sample_batches(task, key):
+            idx = jax.random.randint(key, (length + 1, 1, batch_size), 0, images.shape[0])
+            return images[idx].astype(jnp.float32) / 255.0, labels[idx]
+
+    else:
+        sys.exit(f"error: --problem must be quadratic or mnist, got {problem!r}")
+
+    # ---- the coordinatewise LSTM ----
+    def lstm_step(weights, g, state):
+        x = features(g)
         new_state = []
-        for (kernel, bias), (h, c) in zip(params["layers"], state):
+        for (kernel, bias), (h, c) in zip(weights["layers"], state):
             z = jnp.concatenate([x, h], axis=1) @ kernel + bias
             i, f, gg, o = jnp.split(z, 4, axis=1)
             c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(gg)
             h = jax.nn.sigmoid(o) * jnp.tanh(c)
             new_state.append((h, c))
             x = h
-        out = (x @ params["out_kernel"] + params["out_bias"])[:, 0] * scale
+        out = (x @ weights["out_kernel"] + weights["out_bias"])[:, 0] * scale
         return out, new_state
 
-    def unroll(params, theta, state, w, y, length, scale):
-        grad_fn = jax.grad(lambda th: jnp.sum(member_losses(th, w, y)))
+    def flatten(tensors):
+        return jnp.concatenate([t.reshape(-1) for t in tensors])
 
-        def body(carry, t):
-            theta, state = carry
-            loss = jnp.mean(member_losses(theta, w, y)) * (t > 0)
-            grad = jax.lax.stop_gradient(grad_fn(theta))  # no second derivatives
-            update, state = lstm_step(params, grad.reshape(-1), state, scale)
-            return (theta + update.reshape(theta.shape), state), loss
+    def unflatten(vector, like):
+        out, start = [], 0
+        for t in like:
+            out.append(vector[start : start + t.size].reshape(t.shape))
+            start += t.size
+        return out
 
-        (theta, state), losses = jax.lax.scan(body, (theta, state), jnp.arange(length))
-        return jnp.sum(losses) + jnp.mean(member_losses(theta, w, y)), (theta, state)
+    def unroll(weights, params, state, task, batches):
+        """The meta-loss of one unroll and the carried (params, state); batches has T+1 rows."""
 
-    def init_params(key, hidden=20, layers=2, inputs=1):
+        def total(params, batch):
+            losses = member_losses(params, task, batch)
+            return jnp.sum(losses), losses
+
+        def body(carry, xs):
+            params, state = carry
+            t, batch = xs
+            (_, losses), grads = jax.value_and_grad(total, has_aux=True)(params, batch)
+            loss = jnp.mean(losses) * (t > 0)
+            g = jax.lax.stop_gradient(flatten(grads))  # no second derivatives
+            update, state = lstm_step(weights, g, state)
+            params = [a + u for a, u in zip(params, unflatten(update, params))]
+            return (params, state), loss
+
+        if args.remat == "full":
+            body = jax.checkpoint(body)
+        elif args.remat == "dots":
+            body = jax.checkpoint(body, policy=jax.checkpoint_policies.dots_saveable)
+        steps = jax.tree_util.tree_map(lambda b: b[:length], batches)
+        final = jax.tree_util.tree_map(lambda b: b[length], batches)
+        (params, state), losses = jax.lax.scan(
+            body, (params, state), (jnp.arange(length), steps), unroll=args.scan_unroll
+        )
+        meta_loss = jnp.sum(losses) + jnp.mean(member_losses(params, task, final))
+        return meta_loss, (params, state)
+
+    def init_weights(key, inputs):
         out = {"layers": []}
         size = inputs
-        for _ in range(layers):
+        for _ in range(num_layers):
             key, sub = jax.random.split(key)
             limit = math.sqrt(6.0 / (size + 5 * hidden))
             kernel = jax.random.uniform(
@@ -79,45 +190,38 @@ def main():
         out["out_bias"] = jnp.zeros(1)
         return out
 
-    def zero_state(n, hidden, layers):
-        return [(jnp.zeros((n, hidden)), jnp.zeros((n, hidden))) for _ in range(layers)]
+    def zero_state(n):
+        return [(jnp.zeros((n, hidden)), jnp.zeros((n, hidden))) for _ in range(num_layers)]
 
     if args.check:
-        ref = np.load(args.check)
-        layers = int(ref["num_layers"])
-        params = {
+        weights = {
             "layers": [
                 (jnp.asarray(ref[f"kernel_{k}"]), jnp.asarray(ref[f"bias_{k}"]))
-                for k in range(layers)
+                for k in range(int(ref["num_layers"]))
             ],
             "out_kernel": jnp.asarray(ref["out_kernel"]),
             "out_bias": jnp.asarray(ref["out_bias"]),
         }
-        w, y, theta = (jnp.asarray(ref[k]) for k in ("w", "y", "theta0"))
-        hidden = params["layers"][0][0].shape[1] // 4
-        state = zero_state(theta.size, hidden, layers)
-        loss_fn = lambda p: unroll(
-            p,
-            theta,
-            state,
-            w,
-            y,
-            int(ref["unroll_length"]),  # noqa: E731
-            float(ref["output_scale"]),
-        )[0]
-        meta_loss, grads = jax.value_and_grad(loss_fn)(params)
+        params = [jnp.asarray(ref[f"theta0_{k}"]) for k in range(int(ref["num_params"]))]
+        if problem == "quadratic":
+            task, batches = (jnp.asarray(ref["w"]), jnp.asarray(ref["y"])), jnp.zeros(length + 1)
+        else:
+            task, batches = (), (jnp.asarray(ref["images"]), jnp.asarray(ref["labels"]))
+        n = sum(int(t.size) for t in params)
+        loss_fn = jax.jit(lambda wts: unroll(wts, params, zero_state(n), task, batches)[0])
+        meta_loss, grads = jax.value_and_grad(loss_fn)(weights)
         norm = math.sqrt(sum(float(jnp.sum(g**2)) for g in jax.tree_util.tree_leaves(grads)))
         print(f"CHECK impl=jax meta_loss={float(meta_loss):.8g} grad_norm={norm:.8g}")
         return
 
-    batch, dims, length, num_steps = 128, 10, 20, 100
+    num_steps = 100
     lr, b1, b2, eps, clip = 1e-3, 0.9, 0.999, 1e-8, 1.0
 
-    @jax.jit
-    def meta_step(params, adam, theta, state, w, y):
-        (meta_loss, (theta, state)), grads = jax.value_and_grad(
-            lambda p: unroll(p, theta, state, w, y, length, 0.1), has_aux=True
-        )(params)
+    def meta_step(weights, adam, params, state, task, key):
+        batches = sample_batches(task, key)
+        (meta_loss, (params, state)), grads = jax.value_and_grad(
+            lambda w: unroll(w, params, state, task, batches), has_aux=True
+        )(weights)
         leaves = jax.tree_util.tree_leaves(grads)
         norm = jnp.sqrt(sum(jnp.sum(g**2) for g in leaves))
         grads = jax.tree_util.tree_map(lambda g: g * jnp.minimum(1.0, clip / norm), grads)
@@ -125,30 +229,33 @@ def main():
         count = count + 1
         mu = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, mu, grads)
         nu = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, nu, grads)
-        params = jax.tree_util.tree_map(
+        weights = jax.tree_util.tree_map(
             lambda p, m, v: p - lr * (m / (1 - b1**count)) / (jnp.sqrt(v / (1 - b2**count)) + eps),
-            params,
+            weights,
             mu,
             nu,
         )
-        return params, (count, mu, nu), theta, state, meta_loss
+        return weights, (count, mu, nu), params, state, meta_loss
 
+    meta_step = jax.jit(meta_step, donate_argnums=(0, 1, 2, 3))
     key = jax.random.PRNGKey(0)
-    params = init_params(key)
-    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-    adam = (0, zeros, zeros)
+    key, sub = jax.random.split(key)
+    weights = init_weights(sub, num_inputs)
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, weights)
+    adam = (jnp.zeros([], jnp.int32), zeros, jax.tree_util.tree_map(jnp.zeros_like, weights))
+    task = params = state = None
 
     def run(count, start):
-        nonlocal params, adam, key
+        nonlocal weights, adam, key, task, params, state
         meta_loss = None
         for i in range(start, start + count):
+            key, sub, batch_key = jax.random.split(key, 3)
             if i % (num_steps // length) == 0 or i == start:
-                key, k1, k2, k3 = jax.random.split(key, 4)
-                w = jax.random.normal(k1, (batch, dims, dims))
-                y = jax.random.normal(k2, (batch, dims))
-                theta = 0.01 * jax.random.normal(k3, (batch, dims))
-                state = zero_state(batch * dims, 20, 2)
-            params, adam, theta, state, meta_loss = meta_step(params, adam, theta, state, w, y)
+                task, params = new_episode(sub)
+                state = zero_state(sum(int(t.size) for t in params))
+            weights, adam, params, state, meta_loss = meta_step(
+                weights, adam, params, state, task, batch_key
+            )
         if meta_loss is not None:  # JAX dispatches asynchronously: wait before reading a clock
             meta_loss.block_until_ready()
 
@@ -159,16 +266,12 @@ def main():
     t0 = time.perf_counter()
     run(args.unrolls, args.warmup)
     elapsed = time.perf_counter() - t0
+    mode = "jit+scan" + ("" if args.remat == "none" else f"+remat_{args.remat}")
+    if args.scan_unroll > 1:
+        mode += f"+unroll{args.scan_unroll}"
+    coords = sum(int(t.size) for t in params)
     throughput_line(
-        "quadratic",
-        "jax",
-        "jit",
-        batch * dims,
-        length,
-        args.threads,
-        args.unrolls,
-        elapsed,
-        compile_s,
+        problem, "jax", mode, coords, length, args.threads, args.unrolls, elapsed, compile_s
     )
 
 
