@@ -422,8 +422,10 @@ def test_results_page_covers_every_family(tmp_path):
     assert "| `maml` | 3.000 ± 0.300 | 0.500 ± 0.100 | 0.250 ± 0.050 | 0 |" in text
     assert f"Source: `{runs / 'maml_sinusoid' / 'eval' / 'results.json'}`" in text
     assert "| a | 4.2 |" in text
-    # Families without results files quote their docs page's table, and say so.
-    assert "Quoted from [docs/results/fewshot.md]" in text
+    # Families without results files quote their docs page's table, and say so, with a link
+    # that works from where the page is.
+    link = re.search(r"Quoted from \[docs/results/fewshot\.md\]\(([^)]+)\)", text)[1]
+    assert (tmp_path / "out" / link).resolve() == (ROOT / "docs/results/fewshot.md").resolve()
 
 
 def test_the_committed_results_page_covers_every_family():

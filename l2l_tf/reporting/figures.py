@@ -198,7 +198,7 @@ def make_figures(runs_dir, output_dir, log=print) -> dict:
     from l2l_tf.reporting import page
 
     runs_dir, output_dir = Path(runs_dir), Path(output_dir)
-    written, experiments = {}, []
+    written, experiments, sources = {}, [], []
     for filename, panels in FIGURES:
         found = []
         for title, folder in panels:
@@ -206,6 +206,7 @@ def make_figures(runs_dir, output_dir, log=print) -> dict:
             if path.is_file():
                 results = json.loads(path.read_text())
                 found.append((title.format(**results), results))
+                sources.append(path)
             else:
                 log(f"note: {path} not found; its panel of {filename} is left out")
         if found:
@@ -215,7 +216,7 @@ def make_figures(runs_dir, output_dir, log=print) -> dict:
     written.update(fewshot_figure(runs_dir, output_dir, log))
     paper_table = results_markdown(experiments) if experiments else None
     if written or page.has_results(runs_dir):
-        text = page.results_page(runs_dir, paper_table)
+        text = page.results_page(runs_dir, paper_table, sources, link_from=output_dir)
         l2l_io.write_text(output_dir / "results.md", text)
         written["results.md"] = output_dir / "results.md"
     return written

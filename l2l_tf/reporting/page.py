@@ -12,6 +12,7 @@ A family with no results files there gets the headline table of its docs page in
 """
 
 import json
+import os
 from pathlib import Path
 
 from l2l_tf.reporting import adaptation
@@ -135,13 +136,17 @@ def has_results(runs_dir) -> bool:
     return any(load(Path(runs_dir))[0] is not None for _, _, load, _, _ in FAMILIES)
 
 
-def results_page(runs_dir, paper_table: str | None, docs_dir=DOCS_DIR) -> str:
+def results_page(
+    runs_dir, paper_table: str | None, paper_sources=(), docs_dir=DOCS_DIR, link_from="results"
+) -> str:
     """The markdown of the one results page (see the module docstring).
 
     Args:
       runs_dir: the runs folder of runall.sh, or the committed results folder.
       paper_table: `figures.results_markdown` of the quadratic and MNIST results found, or None.
+      paper_sources: the results.json files `paper_table` was made from.
       docs_dir: where the docs pages are, for the families without results files.
+      link_from: the folder the page is written into, for relative links to the docs.
     """
     docs_dir = Path(docs_dir)
     runs_dir = Path(runs_dir)
@@ -156,7 +161,10 @@ def results_page(runs_dir, paper_table: str | None, docs_dir=DOCS_DIR) -> str:
         "",
     ]
     if paper_table:
-        out += [paper_table.rstrip(), "", f"Source: `{runs_dir}/quadratic/`, `{runs_dir}/mnist/`."]
+        folders = sorted({str(Path(p).parent) for p in paper_sources})
+        out += [paper_table.rstrip(), ""]
+        if folders:
+            out.append("Source: " + ", ".join(f"`{f}/results.json`" for f in folders) + ".")
     else:
         out.append(f"No quadratic or MNIST results under `{runs_dir}`; see docs/results/.")
     for title, what, load, page, heading in FAMILIES:
@@ -169,10 +177,11 @@ def results_page(runs_dir, paper_table: str | None, docs_dir=DOCS_DIR) -> str:
         if quoted is None:
             out.append(f"No results files under `{runs_dir}` and no table in docs/{page}.")
         else:
+            link = os.path.relpath(docs_dir / page, Path(link_from).resolve())
             out += [
                 quoted,
                 "",
-                f"Quoted from [docs/{page}](../docs/{page}) (its results files are not under "
+                f"Quoted from [docs/{page}]({link}) (its results files are not under "
                 f"`{runs_dir}`).",
             ]
     return "\n".join(out) + "\n"
