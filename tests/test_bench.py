@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.conftest import ROOT
 
@@ -97,3 +98,29 @@ def test_mnist_grad_scales_shows_the_deeper_first_layer_below_the_log_sign_thres
     first = [x for x in proc.stdout.splitlines() if x.strip().startswith("layer 1 w (784, 20)")]
     below = [int(re.search(r"(\d+)% below", x).group(1)) for x in first]
     assert len(below) == 2 and below[1] == 100 and below[0] < 90, proc.stdout
+
+
+def test_op_count_finds_the_unrolls_forward_and_backward_loop_bodies():
+    proc = _run_bench(["bench/op_count.py", "--batch_size=4", "--dims=3", "--top=3"])
+    lines = [dict(re.findall(r"(\w+)=(\S+)", x)) for x in proc.stdout.splitlines()]
+    bodies = {f["body"]: f for f in lines if f.get("bench") == "op_count"}
+    assert set(bodies) == {"forward", "backward"}
+    forward, backward = bodies["forward"], bodies["backward"]
+    # What the forward loop stacks for the backward one, the backward loop unstacks.
+    assert int(forward["stack_pushes"]) == int(backward["stack_pops"]) > 0
+    for body in (forward, backward):
+        assert 0 < int(body["real_ops"]) < int(body["nodes"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("peer", ["torch", "jax"])
+def test_peers_compute_l2l_tfs_meta_loss_and_meta_gradient(peer, tmp_path):
+    pytest.importorskip(peer)  # the bench extra: pip install -e ".[bench]"
+    ref = tmp_path / "ref.npz"
+    _run_bench(["bench/meta_train.py", f"--dump={ref}", "--batch_size=4", "--dims=3"])
+    data = np.load(ref)
+    proc = _run_bench([f"bench/peers/{peer}_l2l.py", f"--check={ref}"])
+    fields = dict(re.findall(r"(\w+)=(\S+)", proc.stdout.strip().splitlines()[-1]))
+    assert fields["impl"] == peer
+    np.testing.assert_allclose(float(fields["meta_loss"]), data["meta_loss"], rtol=1e-5)
+    np.testing.assert_allclose(float(fields["grad_norm"]), data["grad_norm"], rtol=1e-4)

@@ -14,16 +14,17 @@ step), optimizee gradients stopped, Adam (1e-3) on the meta-gradient clipped to 
 What makes it fast (each measured on the 2-core CPU, docs/benchmarks.md):
   - the whole meta-step (unroll, meta-gradient, clipping, Adam) is one `jax.jit` function and
     the unroll one `lax.scan`;
-  - `--remat` (default `full`): the scan body is `jax.checkpoint`ed, so the backward pass
+  - `--remat` (default `dots`): the scan body is `jax.checkpoint`ed, so the backward pass
     recomputes each step's intermediates instead of XLA storing them all (without it, the time
-    goes to page faults on the stored residuals);
+    goes to page faults on the stored residuals); `dots` keeps the matrix products' outputs and
+    recomputes the elementwise rest, `full` recomputes everything;
   - the carried buffers (LSTM weights, Adam moments, theta, LSTM state) are donated to the
     jitted step, so XLA updates them in place;
   - `--scan_unroll` steps per scan iteration (default 1; larger values are offered for
     measuring).
 
     python bench/peers/jax_l2l.py [--problem=quadratic|mnist] [--unrolls=N] [--check=REF.npz]
-        [--remat=full|dots|none] [--scan_unroll=K] [--data=REF.npz]
+        [--remat=dots|full|none] [--scan_unroll=K] [--data=REF.npz]
 """
 
 import math
@@ -39,7 +40,7 @@ from common import peer_args, throughput_line  # noqa: E402
 
 
 def extra_flags(parser):
-    parser.add_argument("--remat", choices=["full", "dots", "none"], default="full")
+    parser.add_argument("--remat", choices=["dots", "full", "none"], default="dots")
     parser.add_argument("--scan_unroll", type=int, default=1)
 
 
