@@ -40,6 +40,12 @@ def throughput_line(
     )
 
 
+def usage_error(message: str) -> None:
+    """Bad input: one `error: ...` line on stderr and exit status 2, as the mains do."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def peer_args(description: str, extra=None) -> argparse.Namespace:
     """The flags every peer in bench/peers/ takes (bench/compare.py passes them alike);
     `extra(parser)` may add a peer's own."""

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/common.py, a sibling
-from common import peer_args, throughput_line  # noqa: E402
+from common import peer_args, throughput_line, usage_error  # noqa: E402
 
 
 def extra_flags(parser):
@@ -83,6 +83,8 @@ def main():
             return jnp.zeros(length + 1)  # the quadratics take no data
 
     elif problem == "mnist":
+        if data_ref is None:
+            usage_error("--problem=mnist needs --data=REF.npz (bench/meta_train.py --dump)")
         batch_size, sizes, p = 128, (784, 20, 10), 10.0
         num_inputs = 2
         images = jnp.asarray(data_ref["x_train"])  # uint8, scaled on use as l2l_tf does
@@ -118,7 +120,7 @@ def main():
             return images[idx].astype(jnp.float32) / 255.0, labels[idx]
 
     else:
-        sys.exit(f"error: --problem must be quadratic or mnist, got {problem!r}")
+        usage_error(f"--problem must be quadratic or mnist, got {problem!r}")
 
     # ---- the coordinatewise LSTM ----
     def lstm_step(weights, g, state):

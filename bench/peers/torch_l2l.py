@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/common.py, a sibling
-from common import peer_args, throughput_line  # noqa: E402
+from common import peer_args, throughput_line, usage_error  # noqa: E402
 
 
 def lstm_params(hidden=20, layers=2, inputs=1, gen=None):
@@ -185,6 +185,8 @@ def main():
 
     else:
         batch, sizes = 128, (784, 20, 10)
+        if args.data is None:
+            usage_error("--problem=mnist needs --data=REF.npz (bench/meta_train.py --dump)")
         features, inputs = FEATURES["log_sign"], 2
         data = np.load(args.data)
         images, labels = torch.tensor(data["x_train"]), torch.tensor(data["y_train"])
