@@ -69,6 +69,16 @@ def op_costs(coords: int, threads: int) -> None:
         "tanh_20": (tf.tanh, z),
         "mul_20": (lambda x: x * z, z),
         "split4_concat_80": (lambda x: tf.concat(tf.split(x, 4, axis=1), 1), z80),
+        # The gate split of a [coords, 80] tensor (columns, as the LSTM lays its gates out)
+        # and of its transpose (rows, which TensorFlow splits without copying), each on top
+        # of the same add.
+        "add_80": (lambda x: x + x[:, :1], z80),
+        "split4_columns_add_80": (lambda x: x + tf.add_n(tf.split(x, 4, axis=1))[:, :1], z80),
+        "add_80_transposed": (lambda x: x + x[:1, :], tf.transpose(z80)),
+        "split4_rows_add_80_transposed": (
+            lambda x: x + tf.add_n(tf.split(x, 4, axis=0))[:1, :],
+            tf.transpose(z80),
+        ),
     }
     for name, (fn, x0) in cases.items():
 
