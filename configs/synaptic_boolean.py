@@ -5,8 +5,9 @@ variant for smoke runs and tests). The rule (l2l_tf/optimizers/synaptic.py) chan
 synapse by a polynomial in its presynaptic activity, postsynaptic activity, weight and error
 signal, one coefficient set per layer, meta-trained by truncated BPTT (the learned-optimizer
 experiment) on 5-input truth tables learned by a 5-8-1 sigmoid network over 100 full-batch
-steps. Evaluation compares it with SGD and Hebb/Oja at rates tuned on validation tasks; the
-generalization tests of docs/results/synaptic.md change the number of inputs and the horizon.
+steps. Evaluation compares it with SGD, momentum, Adam and Hebb/Oja at rates tuned on validation
+tasks; the generalization tests of docs/results/synaptic.md change the number of inputs, the
+width and the horizon.
 """
 
 import ml_collections
@@ -30,12 +31,14 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.rule.terms = ("pre_mod", "pre_post", "post_mod", "pre_post_mod", "mod", "w", "w_post2")
     c.rule.num_layers = 2  # one coefficient set per layer (0: one set for every synapse)
     c.rule.init = "sgd"  # start as SGD at init_rate (chosen on validation tasks, see the docs)
-    c.rule.init_rate = 3.0
+    c.rule.init_rate = 10.0  # tuned SGD's rate on validation tasks (3.0 scored a little worse)
     c.rule.init_noise = 0.0
 
     c.meta = ml_collections.ConfigDict()
     c.meta.num_steps = 100
-    c.meta.unroll_length = 20
+    # One truncation per episode: with 20-step truncations the rule learned to speed up
+    # early steps at the cost of late ones (docs/results/synaptic.md, lab notebook).
+    c.meta.unroll_length = 100
     c.meta.second_derivatives = False
     c.meta.optimizer = "adam"
     c.meta.learning_rate = 1e-2
@@ -45,16 +48,19 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.meta.jit_compile = False
     c.meta.static_unroll = False
     c.meta.recompute = False
-    c.meta.loss_transform = "log"  # sums of log-losses: the late, small losses count too
+    # The paper's sum of losses: log-losses reach -inf once a table is fitted (loss 0 in float32).
+    c.meta.loss_transform = "none"
 
     c.threads = ml_collections.ConfigDict()
     c.threads.intra_op = 1
     c.threads.inter_op = 0
 
     c.train = ml_collections.ConfigDict()
-    c.train.num_meta_iterations = 3000
-    c.train.log_every = 100
-    c.train.eval_every = 250
+    # 1000 meta-iterations scored better on the validation tasks than 3000 with the same
+    # schedule stretched (0.0102 against 0.0282; docs/results/synaptic.md).
+    c.train.num_meta_iterations = 1000
+    c.train.log_every = 50
+    c.train.eval_every = 100
     c.train.checkpoint_every = 250
     c.train.keep_checkpoints = 3
     c.train.num_val_tasks = 64
@@ -68,11 +74,11 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.eval.lr_grid = tuple(
         round(10.0**e, 10) for e in (-3, -2.5, -2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2)
     )
-    c.eval.baselines = ("sgd", "hebbian")
+    c.eval.baselines = ("sgd", "momentum", "adam", "hebbian")
 
     if variant == "quick":
         c.meta.num_steps = 20
-        c.meta.unroll_length = 10
+        c.meta.unroll_length = 20
         c.train.num_meta_iterations = 40
         c.train.log_every = 20
         c.train.eval_every = 20

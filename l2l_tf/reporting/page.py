@@ -90,6 +90,16 @@ def _summary_file(runs_dir, name: str, eval_dir: str = "eval"):
     return table or None, [path]
 
 
+def _first_summary(runs_dir, *names):
+    """`_summary_file` of the first of `names` with results (runall.sh's run folder, then the
+    committed results' one)."""
+    for name in names:
+        table, sources = _summary_file(runs_dir, name)
+        if table is not None:
+            return table, sources
+    return None, []
+
+
 #: The families after the paper's: (title, what the numbers are, how to read their results
 #: files from a runs folder, their docs page and the heading of its headline table).
 FAMILIES = (
@@ -113,6 +123,20 @@ FAMILIES = (
         lambda runs: _init_family(runs, "fewshot"),
         "results/fewshot.md",
         "## Results",
+    ),
+    (
+        "Learned synaptic rule on random boolean functions",
+        "final training loss, the learned rule against baselines tuned on validation tasks",
+        lambda runs: _first_summary(runs, "synaptic_boolean", "synaptic/boolean"),
+        "results/synaptic.md",
+        "## Results",
+    ),
+    (
+        "Learned synaptic rule on the MNIST MLP",
+        "final training loss, then test loss and accuracy",
+        lambda runs: _first_summary(runs, "synaptic_mnist", "synaptic/mnist"),
+        "results/synaptic.md",
+        "## MNIST",
     ),
     (
         "Meta-gradient RL on CartPole",
