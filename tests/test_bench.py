@@ -37,6 +37,7 @@ def test_meta_train_bench_prints_a_bench_line_and_dumps_a_reference(tmp_path):
     assert f"meta_loss={float(data['meta_loss']):.8g}" in proc.stdout
 
 
+@pytest.mark.slow  # about 40 s: two trainings' validation through the bench script
 def test_val_score_reproduces_the_training_loops_validation_score(tmp_path, tiny_config):
     import json
 

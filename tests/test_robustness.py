@@ -93,6 +93,8 @@ def killable_config():
     return c
 
 
+# The reliability suite (tests/test_reliability.py) kills many more moments of three families.
+@pytest.mark.reliability
 def test_sigkill_at_several_points_then_resume_matches_uninterrupted(tmp_path):
     straight = tmp_path / "straight"
     proc = start_training(straight)

@@ -238,7 +238,9 @@ def train_loop(trainer: Trainer, workdir: Path, train_cfg, *, log=print) -> dict
                             tf.summary.scalar(key, record[key])
                 _guarded("metrics.jsonl", workdir, l2l_io.append_jsonl, metrics_path, record)
                 line = f"iter {i}/{total}  {trainer.log_text(record)}  "
-                line += f"{record['iterations_per_s']:.1f} it/s"
+                rate = record["iterations_per_s"]
+                # A window whose steps all included compiling has no training rate.
+                line += f"{rate:.1f} it/s" if math.isfinite(rate) else "rate n/a (compile)"
                 if skipped is not None:
                     line += f"  skipped {record['skipped_updates']}"
                 log(line + _eta(i, total, train_seconds, train_iters))
