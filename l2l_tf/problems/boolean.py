@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from l2l_tf.errors import UserError
 from l2l_tf.problems.base import TaskFamily, check_positive
-from l2l_tf.problems.mlp import check_sizes, mlp_layers
+from l2l_tf.problems.mlp import check_sizes, dense_init, mlp_layers
 
 ACTIVATIONS = {"sigmoid": tf.sigmoid, "tanh": tf.tanh, "relu": tf.nn.relu}
 
@@ -89,13 +89,7 @@ class Boolean(TaskFamily):
 
     def init_params(self, task, seed: tf.Tensor) -> list[tf.Tensor]:
         del task
-        m = self._num_members
-        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, len(self.sizes) - 1))
-        params = []
-        for layer, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            w = tf.random.stateless_normal([m, fan_in, fan_out], seeds[layer], dtype=self.dtype)
-            params += [w * (self.init_scale / fan_in**0.5), tf.zeros([m, fan_out], self.dtype)]
-        return params
+        return dense_init(self.sizes, self._num_members, self.init_scale, self.dtype, seed)
 
     def batch(self, task: BooleanTask, seed: tf.Tensor):
         """Inputs [members, B, n] and labels [members, B]; B = 2^n when batch_size is 0."""

@@ -34,6 +34,17 @@ ACTIVATIONS = {
 }
 
 
+def dense_init(sizes, num_members: int, init_scale: float, dtype, seed) -> list[tf.Tensor]:
+    """[W1, b1, W2, b2, ...] of a dense net with layer widths `sizes`, for `num_members` members:
+    W ~ N(0, init_scale^2 / fan_in) (one stateless seed per layer), b = 0."""
+    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, len(sizes) - 1))
+    params = []
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        w = tf.random.stateless_normal([num_members, fan_in, fan_out], seeds[layer], dtype=dtype)
+        params += [w * (init_scale / fan_in**0.5), tf.zeros([num_members, fan_out], dtype)]
+    return params
+
+
 class MLPTask(NamedTuple):
     activation: tf.Tensor  # [members, num_activations] one-hot
     batch_weights: tf.Tensor  # [members, max_batch]: 1/b for the first b examples, then 0
@@ -213,13 +224,7 @@ class MLP(ClassifierFamily):
 
     def init_params(self, task, seed):
         del task
-        m = self._num_members
-        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, len(self.sizes) - 1))
-        params = []
-        for layer, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            w = tf.random.stateless_normal([m, fan_in, fan_out], seeds[layer], dtype=self.dtype)
-            params += [w * (self.init_scale / fan_in**0.5), tf.zeros([m, fan_out], self.dtype)]
-        return params
+        return dense_init(self.sizes, self._num_members, self.init_scale, self.dtype, seed)
 
     def logits(self, params, task, x):
         return mlp_logits(params, x, lambda h: activate(h, task.activation, self.activations))
