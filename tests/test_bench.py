@@ -113,6 +113,30 @@ def test_op_count_finds_the_unrolls_forward_and_backward_loop_bodies():
         assert 0 < int(body["real_ops"]) < int(body["nodes"])
 
 
+def test_lstm_variants_agree_with_the_librarys_lstm_step():
+    """The rewrites that bench/lstm_variants.py times compute the library's LSTM step: loss and
+    meta-gradients within 1e-5 (relative); the lower bound without nonlinearities does not."""
+    proc = _run_bench(["bench/lstm_variants.py", "--coords=16", "--reps=1", "--unrolls=1"])
+    lines = [dict(re.findall(r"(\w+)=(\S+)", x)) for x in proc.stdout.splitlines()]
+    errors = {f["variant"]: float(f["max_rel_err"]) for f in lines if "max_rel_err" in f}
+    exact = ("transposed", "block_cell", "split_kernel")
+    assert set(errors) == {"reference", "no_nonlinearity", *exact}
+    assert errors["reference"] == 0.0
+    assert all(errors[v] < 1e-5 for v in exact)
+    assert errors["no_nonlinearity"] > 1e-2
+    timed = [f for f in lines if f.get("bench") == "lstm_variant"]
+    assert len(timed) == 5 and all(float(f["ms_per_unroll"]) > 0 for f in timed)
+
+
+def test_lstm_variants_rejects_an_unknown_variant():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run(
+        [sys.executable, "bench/lstm_variants.py", "--variants=reference,fast"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --variants")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("peer", ["torch", "jax"])
 def test_peers_compute_l2l_tfs_meta_loss_and_meta_gradient(peer, tmp_path):
