@@ -11,12 +11,17 @@ import pytest
 from tests.conftest import ROOT
 
 
-def _run_bench(args: list[str]) -> subprocess.CompletedProcess:
-    """Runs `python bench/...` with `args` from the repository root; asserts exit status 0."""
+def _bench_process(args: list[str]) -> subprocess.CompletedProcess:
+    """Runs `python bench/...` (or a script) with `args` from the repository root."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
+
+
+def _run_bench(args: list[str]) -> subprocess.CompletedProcess:
+    """`_bench_process`, asserting exit status 0."""
+    proc = _bench_process(args)
     assert proc.returncode == 0, proc.stderr
     return proc
 
@@ -47,11 +52,9 @@ def test_val_score_reproduces_the_training_loops_validation_score(tmp_path, tiny
     tiny_config.train.val_last_steps = 3
     l2l_training.train(tiny_config, tmp_path, log=lambda *a: None)
     info = json.loads((tmp_path / "best" / "info.json").read_text())
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
     def run(*args):
-        cmd = [sys.executable, "scripts/val_score.py", f"--workdir={tmp_path}", *args]
-        return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        return _bench_process(["scripts/val_score.py", f"--workdir={tmp_path}", *args])
 
     proc = run()
     assert proc.returncode == 0, proc.stderr
@@ -129,11 +132,7 @@ def test_lstm_variants_agree_with_the_librarys_lstm_step():
 
 
 def test_lstm_variants_rejects_an_unknown_variant():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run(
-        [sys.executable, "bench/lstm_variants.py", "--variants=reference,fast"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    proc = _bench_process(["bench/lstm_variants.py", "--variants=reference,fast"])
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --variants")
 
 
