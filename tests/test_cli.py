@@ -169,7 +169,7 @@ MNIST_TINY = [
 ]
 
 
-def test_mnist_train_evaluate_and_generalization_overrides(tmp_path):
+def test_mnist_train_and_evaluate(tmp_path):
     from tests.mnist_files import write_npz
 
     write_npz(tmp_path / "mnist.npz")
@@ -193,8 +193,26 @@ def test_mnist_train_evaluate_and_generalization_overrides(tmp_path):
             assert key in r
         assert 0 <= r["test_accuracy_mean"] <= 1
     assert "test accuracy (mean ± sem)" in (workdir / "eval" / "summary.md").read_text()
-    # The paper's generalization tests: the trained optimizer on another problem, into its own
-    # folder (all four overrides at once here, to keep the test short).
+
+
+@pytest.mark.slow  # about 25 s: an MNIST training, then evaluation on another net (-m slow)
+def test_mnist_generalization_overrides(tmp_path):
+    """The paper's generalization tests: the trained optimizer on another problem, into its own
+    folder (the overrides at once here, to keep the test short)."""
+    from tests.mnist_files import write_npz
+
+    write_npz(tmp_path / "mnist.npz")
+    workdir = tmp_path / "run"
+    proc = run(
+        "train_optimizer.py",
+        "--config=configs/mnist.py:quick",
+        f"--workdir={workdir}",
+        f"--config.data.path={tmp_path / 'mnist.npz'}",
+        *MNIST_TINY,
+    )
+    assert proc.returncode == 0, proc.stderr
+    proc = run("evaluate.py", f"--workdir={workdir}")
+    assert proc.returncode == 0, proc.stderr
     out = tmp_path / "eval_other"
     proc = run(
         "evaluate.py",

@@ -338,8 +338,8 @@ def test_shipped_generalist_loads():
 # --- the mains --------------------------------------------------------------------------------
 
 
-def test_evaluate_pretrained_on_a_config_and_on_the_suite(tmp_path):
-    from tests.test_cli import TINY, error_line, run
+def test_evaluate_pretrained_on_a_config(tmp_path):
+    from tests.test_cli import TINY, run
 
     out = tmp_path / "quadratic"
     proc = run(
@@ -356,6 +356,11 @@ def test_evaluate_pretrained_on_a_config_and_on_the_suite(tmp_path):
     assert results["rule"] == "pretrained:generalist"
     assert {"learned", "sgd", "adam"} <= set(results["optimizers"])
 
+
+@pytest.mark.slow  # about 20 s: the whole quick suite through evaluate.py (-m slow)
+def test_evaluate_pretrained_on_the_suite(tmp_path):
+    from tests.test_cli import run
+
     out = tmp_path / "suite"
     proc = run(
         "evaluate.py",
@@ -368,6 +373,10 @@ def test_evaluate_pretrained_on_a_config_and_on_the_suite(tmp_path):
     assert results["rule"] == "pretrained:generalist"
     rows = [line for line in (out / "summary.md").read_text().splitlines() if line.startswith("| ")]
     assert len(rows) == len(suite.QUICK_TASKS) + 1  # the header and one row per task
+
+
+def test_evaluate_pretrained_bad_input(tmp_path):
+    from tests.test_cli import error_line, run
 
     for args, message in (
         (["--pretrained=nope", "--config=configs/quadratic.py:quick"], "no shipped optimizer"),
