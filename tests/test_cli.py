@@ -169,7 +169,9 @@ MNIST_TINY = [
 ]
 
 
-def test_mnist_train_and_evaluate(tmp_path):
+def train_mnist(tmp_path):
+    """Trains configs/mnist.py:quick (MNIST_TINY) on a small local MNIST file in tmp_path;
+    returns (the work directory, the training process)."""
     from tests.mnist_files import write_npz
 
     write_npz(tmp_path / "mnist.npz")
@@ -182,6 +184,11 @@ def test_mnist_train_and_evaluate(tmp_path):
         *MNIST_TINY,
     )
     assert proc.returncode == 0, proc.stderr
+    return workdir, proc
+
+
+def test_mnist_train_and_evaluate(tmp_path):
+    workdir, proc = train_mnist(tmp_path)
     assert f"MNIST from {tmp_path / 'mnist.npz'}: 30 training and 10 held-out" in proc.stdout
     proc = run("evaluate.py", f"--workdir={workdir}")
     assert proc.returncode == 0, proc.stderr
@@ -199,18 +206,7 @@ def test_mnist_train_and_evaluate(tmp_path):
 def test_mnist_generalization_overrides(tmp_path):
     """The paper's generalization tests: the trained optimizer on another problem, into its own
     folder (the overrides at once here, to keep the test short)."""
-    from tests.mnist_files import write_npz
-
-    write_npz(tmp_path / "mnist.npz")
-    workdir = tmp_path / "run"
-    proc = run(
-        "train_optimizer.py",
-        "--config=configs/mnist.py:quick",
-        f"--workdir={workdir}",
-        f"--config.data.path={tmp_path / 'mnist.npz'}",
-        *MNIST_TINY,
-    )
-    assert proc.returncode == 0, proc.stderr
+    workdir, _ = train_mnist(tmp_path)
     proc = run("evaluate.py", f"--workdir={workdir}")
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "eval_other"
