@@ -44,6 +44,8 @@ COMMON = {
     "tensor's root mean square (not the paper's; the Keras wrapper refuses it)",
     "rule.rms_input": "True appends the gradient over its tensor's root mean square to the LSTM's "
     "inputs (not the paper's; the Keras wrapper refuses it)",
+    "rule.parallel_chunks": "the LSTM runs the coordinates in this many chunks, as parallel "
+    "chains of ops for the inter-op thread pool (same arithmetic per coordinate)",
     "meta.num_steps": "optimizee steps per episode",
     "meta.unroll_length": "steps per truncated unroll (one meta-update); must divide `num_steps`",
     "meta.second_derivatives": "keep d(gradient)/d(meta-params) (the paper drops it)",

@@ -55,6 +55,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     # >0: a second output head, times the gradient tensor's RMS (docs/results/mnist.md)
     c.rule.rms_output_scale = 0.0
     c.rule.rms_input = False  # True: the gradient over its tensor's RMS as an extra input
+    # Coordinates in 2 chunks, run as parallel chains of ops on the 2 cores of the inter-op
+    # pool (the same arithmetic per coordinate; docs/benchmarks.md)
+    c.rule.parallel_chunks = 2
 
     c.meta = ml_collections.ConfigDict()
     c.meta.num_steps = 100  # optimizee steps per episode

@@ -24,6 +24,10 @@ SAFE_TO_CHANGE = (
     "eval.",
     "distribute",  # same trajectory on any number of replicas (see meta/distributed.py)
     "threads.",  # thread pools change speed, not the computation
+    # The same arithmetic per coordinate, on parallel chains of ops; only the rounding of the
+    # meta-gradient's sums over coordinates differs (optimizers/lstm.py).
+    "rule.parallel_chunks",
+    "meta.static_unroll",  # the same meta-gradient as the while loop (tests/test_meta.py)
 )
 
 

@@ -26,6 +26,7 @@ RUNS = {
     "quadratic": [
         "--config=configs/quadratic.py:quick",
         "--config.problem.dims=3",
+        "--config.rule.parallel_chunks=1",  # recorded before the chunks (same steps, rounding)
         "--config.problem.batch_size=4",
         "--config.rule.hidden_size=4",
         "--config.meta.num_steps=6",
@@ -39,6 +40,7 @@ RUNS = {
     "mnist": [
         "--config=configs/mnist.py:quick",
         "--config.data.download=False",
+        "--config.rule.parallel_chunks=1",
         "--config.problem.hidden_sizes=(5,)",
         "--config.problem.batch_size=16",
         "--config.rule.hidden_size=4",

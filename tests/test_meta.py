@@ -213,6 +213,32 @@ def test_unroll_variants_give_the_same_meta_gradient(variant, second_derivatives
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("static_unroll", [False, True])
+def test_parallel_chunks_give_the_same_meta_gradient(static_unroll):
+    """Meta-training with the coordinates in 3 chunks: the same meta-loss and unroll, and the
+    same meta-gradient up to the rounding of its sums over coordinates."""
+    family, rule, base = make_learner(5, preprocess="log_sign")
+    chunked = CoordinatewiseLSTM(
+        hidden_size=3, num_layers=2, preprocess="log_sign", output_scale=0.1,
+        dtype=tf.float64, parallel_chunks=3,
+    )  # fmt: skip
+    for a, b in zip(chunked.trainable_variables, rule.trainable_variables):
+        a.assign(b)
+    other = TruncatedBPTT(
+        family, chunked, MetaOptimizer(SGD(0.0), chunked.trainable_variables), 5,
+        static_unroll=static_unroll,
+    )  # fmt: skip
+    task, params, state, batch_seed = episode(family, rule)
+    step0 = tf.constant(0)
+    loss_a, grads_a, p_a, _ = base.meta_gradient(params, state, task, batch_seed, step0)
+    loss_b, grads_b, p_b, _ = other.meta_gradient(params, state, task, batch_seed, step0)
+    np.testing.assert_allclose(float(loss_b), float(loss_a), rtol=1e-12)
+    np.testing.assert_allclose(p_b[0].numpy(), p_a[0].numpy(), rtol=1e-12)
+    for a, b in zip(grads_a, grads_b):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-9, atol=1e-12)
+
+
+
 def test_recompute_inside_a_compiled_meta_step():
     family, rule, _ = make_learner(4, dtype=tf.float32)
     learner = TruncatedBPTT(

@@ -6,7 +6,13 @@ import tensorflow as tf
 
 from l2l_tf.errors import UserError
 from l2l_tf.optimizers import UPDATE_RULES, make_rule
-from l2l_tf.optimizers.lstm import CoordinatewiseLSTM, flatten, tensor_rms, unflatten
+from l2l_tf.optimizers.lstm import (
+    CoordinatewiseLSTM,
+    chunk_sizes,
+    flatten,
+    tensor_rms,
+    unflatten,
+)
 from l2l_tf.optimizers.preprocess import adam_normalized, log_sign
 
 
@@ -227,6 +233,37 @@ def test_lstm_matches_numpy_reference():
             x = h[layer]
         expected = 0.5 * (x @ rule.out_kernel.numpy() + rule.out_bias.numpy())[:, 0]
         np.testing.assert_allclose(updates[0].numpy(), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("chunks", [2, 3, 7, 50])
+def test_parallel_chunks_give_the_same_steps(chunks):
+    """rule.parallel_chunks only regroups the coordinates: every update and state is the same
+    (7 coordinates in 2 tensors, so the chunks are uneven and cross the tensors' boundary; 50
+    chunks are cut to one per coordinate)."""
+    kw = dict(hidden_size=3, num_layers=2, preprocess="adam_normalized", dtype=tf.float64)
+    one, many = CoordinatewiseLSTM(**kw), CoordinatewiseLSTM(**kw, parallel_chunks=chunks)
+    params = [tf.zeros([3], tf.float64), tf.zeros([2, 2], tf.float64)]
+    state_one, state_many = one.init(params), many.init(params)
+    rng = np.random.default_rng(2)
+    for _ in range(3):
+        grads = [tf.constant(rng.normal(size=p.shape)) for p in params]
+        up_one, state_one = one.step(grads, state_one, params)
+        up_many, state_many = many.step(grads, state_many, params)
+        for a, b in zip(tf.nest.flatten((up_one, state_one)), tf.nest.flatten((up_many, state_many))):
+            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_chunk_sizes():
+    assert chunk_sizes(7, 2) == [4, 3]
+    assert chunk_sizes(9, 3) == [3, 3, 3]
+    assert chunk_sizes(3, 5) == [1, 1, 1]
+    assert chunk_sizes(1280, 1) == [1280]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_lstm_rejects_bad_parallel_chunks(bad):
+    with pytest.raises(UserError, match="rule.parallel_chunks"):
+        CoordinatewiseLSTM(parallel_chunks=bad)
 
 
 def test_tensor_rms_matches_numpy_per_member():

@@ -21,6 +21,12 @@ a response proportional to the gradient hard to form).
 
 Coordinates of every parameter tensor are flattened into one [n] vector so that a step is a few
 [n, k] matrix products, whatever the shapes of the optimizee's parameters.
+
+With `parallel_chunks` = S > 1 the coordinates are cut into S contiguous chunks that go through
+the LSTM as S independent chains of ops (the state stays one [n, hidden_size] tensor per layer,
+split along its first axis and joined again at every step), so TensorFlow's inter-op thread
+pool runs the chains on separate cores. Every coordinate's arithmetic is unchanged; only the
+meta-gradient's sums over coordinates are added chunk by chunk (float rounding).
 """
 
 import math
@@ -101,12 +107,17 @@ class CoordinatewiseLSTM(UpdateRule):
         normalize: str = "none",
         rms_output_scale: float = 0.0,
         rms_input: bool = False,
+        parallel_chunks: int = 1,
         seed: int = 0,
         dtype: tf.DType = tf.float32,
         name: str = "lstm",
     ):
         super().__init__(name=name)
-        for field, value in (("hidden_size", hidden_size), ("num_layers", num_layers)):
+        for field, value in (
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+            ("parallel_chunks", parallel_chunks),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UserError(f"rule.{field} must be a positive integer, got {value!r}")
         if preprocess not in PREPROCESSORS:
@@ -130,6 +141,7 @@ class CoordinatewiseLSTM(UpdateRule):
         if not isinstance(rms_input, bool):
             raise UserError(f"rule.rms_input must be True or False, got {rms_input!r}")
         self.rms_input = rms_input
+        self.parallel_chunks = parallel_chunks
         self.normalize = normalize
         self.rms_output_scale = float(rms_output_scale)
         self.hidden_size = hidden_size
@@ -194,8 +206,27 @@ class CoordinatewiseLSTM(UpdateRule):
         if self.rms_input:
             rms_scaled = inputs if self.normalize == "tensor_rms" else map(tensor_rms, grads)
             x = tf.concat([x, tf.cast(flatten(list(rms_scaled)), self.dtype)[:, None]], axis=1)
+        sizes = chunk_sizes(int(x.shape[0]), self.parallel_chunks)
+        pieces = [_split_rows(t, sizes) for t in (x, *state.h, *state.c)]
+        per_chunk = [self._layers(*chunk) for chunk in zip(*pieces)]  # (hs, cs) of each chunk
+        hs = tuple(_join_rows([h[k] for h, _ in per_chunk]) for k in range(self.num_layers))
+        cs = tuple(_join_rows([c[k] for _, c in per_chunk]) for k in range(self.num_layers))
+        x = hs[-1]
+        out = (tf.matmul(x, self.out_kernel) + self.out_bias)[:, 0] * self.output_scale
+        updates = unflatten(tf.cast(out, grads[0].dtype), grads)
+        if self.rms_output_scale > 0:
+            scaled = (tf.matmul(x, self.rms_out_kernel) + self.rms_out_bias)[:, 0]
+            scaled = unflatten(tf.cast(scaled * self.rms_output_scale, grads[0].dtype), grads)
+            updates = [u + rms_of_tensor(g) * s for u, g, s in zip(updates, grads, scaled)]
+        return updates, LSTMState(h=hs, c=cs, features=features)
+
+    def _layers(self, x, *state):
+        """The LSTM's layers on one chunk of coordinates: x [m, k] and the chunk's h's then c's
+        -> (new h's, new c's)."""
         hs, cs = [], []
-        for kernel, bias, h, c in zip(self.kernels, self.biases, state.h, state.c):
+        for kernel, bias, h, c in zip(
+            self.kernels, self.biases, state[: self.num_layers], state[self.num_layers :]
+        ):
             z = tf.matmul(tf.concat([x, h], axis=1), kernel) + bias
             i, f, g, o = tf.split(z, 4, axis=1)
             c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
@@ -203,10 +234,19 @@ class CoordinatewiseLSTM(UpdateRule):
             hs.append(h)
             cs.append(c)
             x = h
-        out = (tf.matmul(x, self.out_kernel) + self.out_bias)[:, 0] * self.output_scale
-        updates = unflatten(tf.cast(out, grads[0].dtype), grads)
-        if self.rms_output_scale > 0:
-            scaled = (tf.matmul(x, self.rms_out_kernel) + self.rms_out_bias)[:, 0]
-            scaled = unflatten(tf.cast(scaled * self.rms_output_scale, grads[0].dtype), grads)
-            updates = [u + rms_of_tensor(g) * s for u, g, s in zip(updates, grads, scaled)]
-        return updates, LSTMState(h=tuple(hs), c=tuple(cs), features=features)
+        return hs, cs
+
+
+def chunk_sizes(n: int, chunks: int) -> list[int]:
+    """Sizes of `chunks` contiguous pieces of n coordinates (at most n pieces), as equal as
+    possible, the larger first."""
+    chunks = min(chunks, n)
+    return [n // chunks + (k < n % chunks) for k in range(chunks)]
+
+
+def _split_rows(t: tf.Tensor, sizes: list[int]) -> list[tf.Tensor]:
+    return [t] if len(sizes) == 1 else tf.split(t, sizes, axis=0)
+
+
+def _join_rows(parts) -> tf.Tensor:
+    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
