@@ -249,7 +249,8 @@ def test_parallel_chunks_give_the_same_steps(chunks):
         grads = [tf.constant(rng.normal(size=p.shape)) for p in params]
         up_one, state_one = one.step(grads, state_one, params)
         up_many, state_many = many.step(grads, state_many, params)
-        for a, b in zip(tf.nest.flatten((up_one, state_one)), tf.nest.flatten((up_many, state_many))):
+        flat_one = tf.nest.flatten((up_one, state_one))
+        for a, b in zip(flat_one, tf.nest.flatten((up_many, state_many))):
             np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-12, atol=1e-15)
 
 
