@@ -2,7 +2,7 @@
 """Meta-training throughput of l2l_tf in the paper's setting.
 
     python bench/meta_train.py --problem=quadratic [--unrolls=N] [--jit=on|off] [--eager]
-        [--static=on|off] [--recompute=on|off] [--threads=-1|0|N]
+        [--static=on|off|config] [--recompute=on|off] [--threads=-1|0|N] [--chunks=N]
 
 Builds the task family, the LSTM rule and the truncated-BPTT learner from configs/PROBLEM.py
 (quadratic: 128 functions x 10 dims, 2-layer 20-unit LSTM, unroll 20, Adam), runs `--warmup`
@@ -44,7 +44,10 @@ _PROBLEM = flags.DEFINE_string("problem", "quadratic", "Config name: configs/PRO
 _UNROLLS = flags.DEFINE_integer("unrolls", 100, "Timed meta-steps (unrolls).")
 _WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed meta-steps first (the first compiles).")
 _JIT = flags.DEFINE_enum("jit", "off", ["on", "off"], "XLA-compile the meta-step.")
-_STATIC = flags.DEFINE_enum("static", "off", ["on", "off"], "Unroll the steps in the graph.")
+_STATIC = flags.DEFINE_enum(
+    "static", "config", ["on", "off", "config"],
+    "Unroll the steps in the graph (config: the config's meta.static_unroll).",
+)  # fmt: skip
 _RECOMPUTE = flags.DEFINE_enum("recompute", "off", ["on", "off"], "Rematerialize segments.")
 _EAGER = flags.DEFINE_bool("eager", False, "Run eagerly (tf.config.run_functions_eagerly).")
 _THREADS = flags.DEFINE_integer(
@@ -55,6 +58,9 @@ _THREADS = flags.DEFINE_integer(
 _UNROLL_LENGTH = flags.DEFINE_integer("unroll_length", None, "Override meta.unroll_length.")
 _DIMS = flags.DEFINE_integer("dims", None, "Override problem.dims (quadratic).")
 _BATCH = flags.DEFINE_integer("batch_size", None, "Override problem.batch_size.")
+_CHUNKS = flags.DEFINE_integer(
+    "chunks", None, "Override rule.parallel_chunks (coordinate chunks run as parallel op chains)."
+)
 _DUMP = flags.DEFINE_string("dump", None, "Write reference inputs and outputs to this .npz.")
 
 # MNIST training images written with --dump for the peers to draw their minibatches from (the
@@ -137,10 +143,13 @@ def main(argv):
         config.problem.dims = _DIMS.value
     if _BATCH.value:
         config.problem.batch_size = _BATCH.value
+    if _CHUNKS.value:
+        config.rule.parallel_chunks = _CHUNKS.value
     if _DUMP.value:
         return dump(_DUMP.value, config)
     tf.config.run_functions_eagerly(_EAGER.value)
-    jit, static, recompute = _JIT.value == "on", _STATIC.value == "on", _RECOMPUTE.value == "on"
+    jit, recompute = _JIT.value == "on", _RECOMPUTE.value == "on"
+    static = config.meta.static_unroll if _STATIC.value == "config" else _STATIC.value == "on"
     family, rule, learner = build(config, jit, static, recompute)
     num_unrolls = config.meta.num_steps // config.meta.unroll_length
 
