@@ -193,6 +193,19 @@ def test_meta_step_updates_meta_parameters_and_skips_non_finite():
         np.testing.assert_array_equal(v.numpy(), m)
 
 
+def assert_same_meta_gradient(base, other, family, rule):
+    """Two learners give the same meta-loss and unroll on one episode, and the same
+    meta-gradient to float tolerance."""
+    task, params, state, batch_seed = episode(family, rule)
+    step0 = tf.constant(0)
+    loss_a, grads_a, p_a, _ = base.meta_gradient(params, state, task, batch_seed, step0)
+    loss_b, grads_b, p_b, _ = other.meta_gradient(params, state, task, batch_seed, step0)
+    np.testing.assert_allclose(float(loss_a), float(loss_b), rtol=1e-12)
+    np.testing.assert_allclose(p_a[0].numpy(), p_b[0].numpy(), rtol=1e-12)
+    for a, b in zip(grads_a, grads_b):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("second_derivatives", [False, True])
 @pytest.mark.parametrize(
     "variant",
@@ -203,14 +216,7 @@ def test_unroll_variants_give_the_same_meta_gradient(variant, second_derivatives
     other = TruncatedBPTT(
         family, rule, base.meta_optimizer, 5, second_derivatives=second_derivatives, **variant
     )
-    task, params, state, batch_seed = episode(family, rule)
-    step0 = tf.constant(0)
-    loss_a, grads_a, p_a, _ = base.meta_gradient(params, state, task, batch_seed, step0)
-    loss_b, grads_b, p_b, _ = other.meta_gradient(params, state, task, batch_seed, step0)
-    np.testing.assert_allclose(float(loss_a), float(loss_b), rtol=1e-12)
-    np.testing.assert_allclose(p_a[0].numpy(), p_b[0].numpy(), rtol=1e-12)
-    for a, b in zip(grads_a, grads_b):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-12)
+    assert_same_meta_gradient(base, other, family, rule)
 
 
 @pytest.mark.parametrize("static_unroll", [False, True])
@@ -228,15 +234,7 @@ def test_parallel_chunks_give_the_same_meta_gradient(static_unroll):
         family, chunked, MetaOptimizer(SGD(0.0), chunked.trainable_variables), 5,
         static_unroll=static_unroll,
     )  # fmt: skip
-    task, params, state, batch_seed = episode(family, rule)
-    step0 = tf.constant(0)
-    loss_a, grads_a, p_a, _ = base.meta_gradient(params, state, task, batch_seed, step0)
-    loss_b, grads_b, p_b, _ = other.meta_gradient(params, state, task, batch_seed, step0)
-    np.testing.assert_allclose(float(loss_b), float(loss_a), rtol=1e-12)
-    np.testing.assert_allclose(p_b[0].numpy(), p_a[0].numpy(), rtol=1e-12)
-    for a, b in zip(grads_a, grads_b):
-        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-9, atol=1e-12)
-
+    assert_same_meta_gradient(base, other, family, rule)
 
 
 def test_recompute_inside_a_compiled_meta_step():
