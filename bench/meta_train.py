@@ -59,7 +59,10 @@ _UNROLL_LENGTH = flags.DEFINE_integer("unroll_length", None, "Override meta.unro
 _DIMS = flags.DEFINE_integer("dims", None, "Override problem.dims (quadratic).")
 _BATCH = flags.DEFINE_integer("batch_size", None, "Override problem.batch_size.")
 _CHUNKS = flags.DEFINE_integer(
-    "chunks", None, "Override rule.parallel_chunks (coordinate chunks run as parallel op chains)."
+    "chunks",
+    None,
+    "Override rule.parallel_chunks (coordinate chunks run as parallel op chains).",
+    lower_bound=1,
 )
 _DUMP = flags.DEFINE_string("dump", None, "Write reference inputs and outputs to this .npz.")
 
@@ -143,7 +146,7 @@ def main(argv):
         config.problem.dims = _DIMS.value
     if _BATCH.value:
         config.problem.batch_size = _BATCH.value
-    if _CHUNKS.value:
+    if _CHUNKS.value is not None:
         config.rule.parallel_chunks = _CHUNKS.value
     if _DUMP.value:
         return dump(_DUMP.value, config)

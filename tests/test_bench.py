@@ -26,6 +26,11 @@ def _run_bench(args: list[str]) -> subprocess.CompletedProcess:
     return proc
 
 
+def test_meta_train_bench_rejects_a_non_positive_chunk_count():
+    proc = _bench_process(["bench/meta_train.py", "--chunks=0"])
+    assert proc.returncode != 0 and "--chunks" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_meta_train_bench_prints_a_bench_line_and_dumps_a_reference(tmp_path):
     cmd = ["bench/meta_train.py", "--unrolls=2", "--warmup=1", "--batch_size=4", "--dims=3"]
     proc = _run_bench([*cmd, "--unroll_length=2", "--recompute=on", "--chunks=3"])
